@@ -1,0 +1,161 @@
+/*
+ * conf.h - the validated configuration snapshot.
+ *
+ * conf_load() parses YAML (libyaml) against a strict schema: unknown keys, wrong types, bad
+ * durations/sizes/rates/addresses/CIDRs, dangling references and unreadable files are each one
+ * diagnostic "FILE:LINE:COL: message". A snapshot is immutable once loaded; it is shared by
+ * reference count (sessions keep the one they started with across SIGHUP).
+ * Ownership: conf_load() returns a snapshot with one reference; conf_unref() frees at zero.
+ * Thread: conf_load() anywhere (it only reads files); ref/unref on the loop.
+ */
+#ifndef HK_CONF_H
+#define HK_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "../util/buf.h"
+#include "../util/common.h"
+
+enum conf_tls { CONF_TLS_NONE = 0, CONF_TLS_STARTTLS, CONF_TLS_IMPLICIT };
+enum conf_auth { CONF_AUTH_NONE = 0, CONF_AUTH_OPTIONAL, CONF_AUTH_REQUIRED };
+
+#define CONF_RELAY_NETWORKS 0x1u
+#define CONF_RELAY_AUTHENTICATED 0x2u
+
+/* A socket address written "host:port", "[v6]:port" or "/path" (Unix socket). */
+struct conf_addr {
+	char *text; /* as written */
+	struct sockaddr_storage ss;
+	socklen_t len;
+};
+
+struct conf_cidr {
+	int family; /* AF_INET or AF_INET6 */
+	uint8_t addr[16];
+	unsigned prefix;
+};
+
+struct conf_listener {
+	struct conf_addr addr;    /* key: address */
+	char *name;               /* key: name (default: the address text) */
+	enum conf_tls tls;        /* key: tls (default none) */
+	enum conf_auth auth;      /* key: auth (default none) */
+	unsigned relay;           /* key: relay, CONF_RELAY_* bits (default networks) */
+	bool allow_insecure_auth; /* key: allow_insecure_auth (default false) */
+	bool implicit_submission; /* true when tls is implicit (port 465 style) */
+};
+
+struct conf_user {
+	char *name;
+	char *password_hash; /* crypt(3) string */
+};
+
+struct conf_limits {
+	uint64_t max_message_size;      /* max_message_size, default 25M */
+	unsigned max_recipients;        /* max_recipients, default 1000 */
+	unsigned max_line;              /* max_line, default 8192 (bytes, without CRLF; >= 1000) */
+	unsigned max_connections;       /* max_connections, default 1000 */
+	unsigned max_connections_per_ip; /* max_connections_per_ip, default 100 */
+	unsigned max_errors;            /* max_errors per session, default 10 */
+	uint64_t command_timeout_ms;    /* command_timeout, default 5m (RFC 5321 4.5.3.2.7) */
+	uint64_t data_timeout_ms;       /* data_timeout, default 10m */
+	unsigned auth_failures_per_min; /* auth_failures_per_min per IP and per user, default 5 */
+};
+
+struct conf_upstream_limits {
+	uint64_t per_day;  /* 0 = unlimited */
+	uint64_t per_hour; /* 0 = unlimited */
+	uint64_t rate_count, rate_period_ms; /* rate: N/s|m|h; count 0 = unlimited */
+	unsigned connections;            /* default 4 */
+	unsigned recipients_per_message; /* default 100 */
+	uint64_t max_size;               /* 0 = unlimited */
+};
+
+struct conf_upstream {
+	char *name;
+	char *host;
+	unsigned port;    /* default 587, 465 for implicit TLS, 25 for tls: none */
+	enum conf_tls tls; /* default starttls */
+	bool verify;      /* default true */
+	char *ca_file;    /* default NULL: system store */
+	char *username;   /* NULL: no AUTH */
+	char *password_file;
+	char *helo;       /* EHLO name; default conf->hostname */
+	struct conf_upstream_limits limits;
+};
+
+struct conf_route {
+	char *name;
+	char **sender_domains; size_t n_sender_domains;       /* match.sender_domain */
+	char **recipient_domains; size_t n_recipient_domains; /* match.recipient_domain */
+	char **listeners; size_t n_listeners;                 /* match.listener */
+	char **users; size_t n_users;                         /* match.user */
+	size_t *upstreams; size_t n_upstreams; /* indexes into conf->upstreams, in order */
+	bool mx;
+};
+
+struct conf {
+	char *path;     /* the file loaded */
+	char *node;     /* default: host name */
+	unsigned node_id; /* 0..255, key node_id; default: a hash of node */
+	char *hostname; /* greeting/Received name; default: gethostname() */
+	char *spool;    /* default /var/spool/hikyaku */
+	char *state;    /* default /var/lib/hikyaku */
+	char *user;     /* run_as user, default "hikyaku" (key: user) */
+	struct conf_listener *listeners; size_t n_listeners;
+	char *tls_cert, *tls_key; /* tls.cert, tls.key; required when a listener uses TLS */
+	struct conf_cidr *networks; size_t n_networks; /* default 127.0.0.0/8, ::1/128 */
+	struct conf_user *users; size_t n_users;
+	struct conf_limits limits;
+	struct conf_upstream *upstreams; size_t n_upstreams;
+	struct conf_route *routes; size_t n_routes;
+	uint64_t *retry_schedule_ms; size_t n_retry; /* default 1m 5m 15m 1h 4h */
+	uint64_t retry_max_age_ms;                   /* default 5d */
+	struct conf_addr api_listen; /* api.listen, default 127.0.0.1:8025 */
+	char *api_token_file;        /* NULL: TCP API answers 401 */
+	char *api_control_socket;    /* default <state>/control.sock */
+	uint64_t log_retention_ms;   /* log.retention, default 30d */
+	bool log_keep_bodies;        /* log.keep_bodies, default true */
+	char *log_level;             /* log.level: debug|info|warn|error, default info */
+	unsigned log_trace;          /* log.trace: [smtpd, smtpc, spool] -> TRACE_* bits */
+	unsigned spool_workers;      /* spool_workers, default 8 */
+	int refs;
+};
+
+/* Diagnostics collected by conf_load(): one "FILE:LINE:COL: message" per line. */
+struct conf_diag {
+	struct buf text;
+	unsigned count;
+};
+
+void conf_diag_init(struct conf_diag *d);
+void conf_diag_fini(struct conf_diag *d);
+
+/*
+ * Load and validate path. On success returns 0 and *out (one reference). On any problem returns -1
+ * with every problem found appended to diag (it keeps going after the first), *out NULL.
+ */
+HK_MUST_CHECK int conf_load(const char *path, struct conf **out, struct conf_diag *diag);
+/* Same from a string (tests, fuzzing); name is used in diagnostics; no file checks when !check_files. */
+HK_MUST_CHECK int conf_load_string(const char *name, const char *yaml, size_t len, bool check_files,
+    struct conf **out, struct conf_diag *diag);
+
+struct conf *conf_ref(struct conf *c);
+void conf_unref(struct conf *c);
+
+/* Lookups: NULL when absent. */
+const struct conf_upstream *conf_upstream_find(const struct conf *c, const char *name);
+const struct conf_user *conf_user_find(const struct conf *c, const char *name);
+/* True when sa (AF_INET/AF_INET6; v4-mapped v6 counts as v4) is inside one of c->networks. */
+bool conf_networks_contain(const struct conf *c, const struct sockaddr *sa);
+/* True when sa is inside cidr. */
+bool conf_cidr_contains(const struct conf_cidr *cidr, const struct sockaddr *sa);
+/* Parse "host:port", "[v6]:port", "ip:port" (numeric only) or "/unix/path". -1 with *why. */
+HK_MUST_CHECK int conf_addr_parse(const char *text, struct conf_addr *out, const char **why);
+/* Parse "10.0.0.0/8", "::1/128", or a bare address (full prefix). */
+HK_MUST_CHECK int conf_cidr_parse(const char *text, struct conf_cidr *out, const char **why);
+
+#endif

@@ -1,0 +1,29 @@
+/*
+ * header.h - RFC 5322 header section helpers for ingress.
+ * Pure. Thread: any.
+ */
+#ifndef HK_HEADER_H
+#define HK_HEADER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../util/buf.h"
+
+/* Length of the header section of body[0..len) including the empty line (or len if none). */
+size_t header_section_len(const char *body, size_t len);
+/* True when the header section has a field named name (case-insensitive, e.g. "Message-ID"). */
+bool header_has_field(const char *body, size_t len, const char *name);
+/*
+ * Copy the unfolded value of the first field named name into out (trimmed). Returns false when
+ * absent.
+ */
+bool header_get_field(const char *body, size_t len, const char *name, struct buf *out);
+/*
+ * Append an RFC 5322 date-time for t (seconds since the epoch, UTC) and tz offset minutes:
+ * "Tue, 24 Nov 2026 17:12:49 +0000".
+ */
+void header_format_date(struct buf *out, int64_t t, int tz_minutes);
+
+#endif

@@ -1,0 +1,84 @@
+/*
+ * spool.h - durable store of queued mail; the source of truth (DESIGN.md 5).
+ *
+ * Layout under the spool directory: tmp/ (being written; emptied at start), queue/ (<ID>.msg
+ * body, <ID>.env envelope; the envelope's presence is the commit marker), corrupt/ (never emptied
+ * automatically), maildrop/ (mode 1733).
+ * Invariants: a message is queued iff queue/<ID>.env exists and ends in a valid END line.
+ * Bodies are CRLF, never dot-stuffed. done_cb reports success only when body, envelope and the
+ * queue directory are fsync'ed. A failed fsync is never retried on that fd.
+ * Ownership: spool_commit() takes the body buffer's memory (the caller's buf is emptied); the
+ * envelope is encoded during the call and not kept.
+ * Thread: loop thread only; disk work runs on the spool pool (writes, fsyncs, renames) and one
+ * dirsync thread that fsyncs queue/ once for every rename since its last fsync.
+ */
+#ifndef HK_SPOOL_H
+#define HK_SPOOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../jobs/jobs.h"
+#include "../util/buf.h"
+#include "../util/err.h"
+#include "spool_format.h"
+
+struct spool;
+
+/* Called on the loop: rc 0 = durable; -1 with err (HK_E_NOSPACE, HK_E_IO). */
+typedef void (*spool_done_fn)(int rc, const struct hk_err *err, void *arg);
+
+/*
+ * Open (creating with mode 0750 where missing) the spool at dir with its subdirectories, and start
+ * `workers` spool threads plus the dirsync thread on hub. max_inflight bounds commits in flight.
+ */
+struct spool *spool_new(const char *dir, struct jobs *hub, unsigned workers, unsigned max_inflight,
+    struct hk_err *err);
+/* Wait for in-flight work, stop the threads, close the directories. NULL is a no-op. */
+void spool_free(struct spool *sp);
+
+/*
+ * Commit a new message: write tmp/<ID>.msg and tmp/<ID>.env, fsync both, rename the body into
+ * queue/, then the envelope, then wait for the group directory fsync; then done_cb(0). On any
+ * failure nothing is left in queue/ (what was renamed is unlinked again) and done_cb(-1, err).
+ * Returns -1 (HK_E_BUSY) at once, without calling done_cb, when max_inflight commits are running.
+ * The envelope's mtime is set to env->next_attempt_ms (0: now).
+ */
+HK_MUST_CHECK int spool_commit(struct spool *sp, const struct spool_env *env, struct buf *body,
+    spool_done_fn done_cb, void *arg, struct hk_err *err);
+/* Replace the envelope of a queued message atomically (tmp + fsync + rename + dirsync). */
+HK_MUST_CHECK int spool_update(struct spool *sp, const struct spool_env *env,
+    spool_done_fn done_cb, void *arg, struct hk_err *err);
+/* Finish: unlink the envelope (dirsync), then the body. */
+HK_MUST_CHECK int spool_finish(struct spool *sp, uint64_t id, spool_done_fn done_cb, void *arg,
+    struct hk_err *err);
+
+/* Read and verify queue/<ID>.env synchronously (start-up, CLI, tests). */
+HK_MUST_CHECK int spool_load(struct spool *sp, uint64_t id, struct spool_env *out,
+    struct hk_err *err);
+/* Read queue/<ID>.msg synchronously into out. */
+HK_MUST_CHECK int spool_load_body(struct spool *sp, uint64_t id, struct buf *out,
+    struct hk_err *err);
+
+struct spool_recover_stats {
+	size_t queued;        /* valid envelopes with bodies */
+	size_t tmp_removed;   /* leftovers removed from tmp/ */
+	size_t corrupt;       /* envelopes moved to corrupt/ (bad, or without body) */
+	size_t orphan_bodies; /* bodies without envelope removed (never acknowledged) */
+};
+/* Called once per queued message found by spool_recover(). */
+typedef void (*spool_recover_fn)(void *arg, const struct spool_env *env);
+
+/*
+ * Start-up scan (synchronous, before accepting): empty tmp/; queue/<ID>.env without body or
+ * failing verification -> corrupt/ (logged); <ID>.msg without envelope was never acknowledged ->
+ * removed; each good envelope -> cb. Directory changes are fsync'ed before returning.
+ */
+HK_MUST_CHECK int spool_recover(struct spool *sp, spool_recover_fn cb, void *arg,
+    struct spool_recover_stats *stats, struct hk_err *err);
+
+/* Commits in flight (for back-pressure and shutdown). */
+size_t spool_inflight(const struct spool *sp);
+
+#endif
