@@ -1,0 +1,506 @@
+/*
+ * serve.c - hikyaku serve: start-up, privilege drop, signals, reload, shutdown and the wiring of
+ * the engines (DESIGN.md 2). Everything after start-up runs on the loop thread.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <openssl/ssl.h>
+
+#include "cli.h"
+#include "privs.h"
+#include "sdnotify.h"
+#include "../conf/conf.h"
+#include "../jobs/jobs.h"
+#include "../net/listener.h"
+#include "../net/tls.h"
+#include "../smtpd/smtpd.h"
+#include "../spool/spool.h"
+#include "../util/clock.h"
+#include "../util/fsops.h"
+#include "../util/id.h"
+#include "../util/log.h"
+#include "../util/str.h"
+#include "../util/xalloc.h"
+#include "../util/poison.h"
+
+#define SERVE_SHUTDOWN_GRACE_MS 30000
+#define SERVE_SPOOL_MAX_INFLIGHT 4096
+
+struct serve {
+	struct event_base *base;
+	struct conf *conf;
+	struct jobs *hub;
+	struct spool *spool;
+	struct smtpd *smtpd;
+	struct id_gen ids;
+	SSL_CTX *tls_ctx;
+	int *listen_fds; /* one per conf->listeners[i] */
+	struct event *jobs_ev, *hup_ev, *term_ev, *int_ev, *watchdog_ev, *grace_ev;
+	bool stopping;
+	uint64_t started_ms;
+	uint64_t recovered;
+	uint64_t queued;
+};
+
+static void
+serve_print_diag(const struct conf_diag *d)
+{
+	if (d->text.len)
+		fputs(d->text.ptr, stderr);
+}
+
+int
+cli_check(const struct cli_opts *o)
+{
+	struct conf_diag diag;
+	struct conf *c = NULL;
+	int rc;
+
+	conf_diag_init(&diag);
+	rc = conf_load(o->config, &c, &diag);
+	serve_print_diag(&diag);
+	if (rc == -1) {
+		fprintf(stderr, "%s: %u problem%s found\n", o->config, diag.count,
+		    diag.count == 1 ? "" : "s");
+		conf_diag_fini(&diag);
+		return EX_CONFIG;
+	}
+	printf("%s: configuration ok\n", o->config);
+	conf_diag_fini(&diag);
+	conf_unref(c);
+	return EX_OK;
+}
+
+/* Log every diagnostic line of d (reload failures go to the daemon log, not a terminal). */
+static void
+serve_log_diag(const struct conf_diag *d)
+{
+	const char *p = d->text.ptr, *nl;
+
+	if (p == NULL)
+		return;
+	for (; *p; p = nl + 1) {
+		nl = strchr(p, '\n');
+		if (nl == NULL)
+			nl = p + strlen(p);
+		log_error("main", "config_problem", "sess=main problem=%s", log_qn(p, (size_t)(nl - p)));
+		if (*nl == '\0')
+			break;
+	}
+}
+
+static bool
+serve_needs_tls(const struct conf *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->n_listeners; i++) {
+		if (c->listeners[i].tls != CONF_TLS_NONE)
+			return true;
+	}
+	return false;
+}
+
+static void
+serve_apply_log_conf(const struct conf *c)
+{
+	enum log_level lvl;
+
+	if (c->log_level && log_level_parse(c->log_level, &lvl) == 0)
+		log_set_level(lvl);
+	log_set_trace(c->log_trace);
+}
+
+static void
+serve_jobs_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct serve *sv = arg;
+
+	(void)fd;
+	(void)what;
+	jobs_run_completions(sv->hub);
+}
+
+static void
+serve_queued_cb(void *arg, const struct spool_env *env)
+{
+	struct serve *sv = arg;
+
+	(void)env;
+	sv->queued++;
+}
+
+/*
+ * Listener fds for c: reuse the fd of an old listener with the same address text, bind the others.
+ * Returns a new array, or NULL (err) with everything it bound closed again.
+ */
+static int *
+serve_bind_listeners(const struct conf *c, const struct conf *old, const int *old_fds,
+    struct hk_err *err)
+{
+	int *fds = xcalloc(c->n_listeners ? c->n_listeners : 1, sizeof(*fds));
+	bool *fresh = xcalloc(c->n_listeners ? c->n_listeners : 1, sizeof(*fresh));
+	size_t i, j;
+
+	for (i = 0; i < c->n_listeners; i++) {
+		fds[i] = -1;
+		for (j = 0; old && j < old->n_listeners; j++) {
+			if (strcmp(old->listeners[j].addr.text, c->listeners[i].addr.text) == 0)
+				fds[i] = old_fds[j];
+		}
+		if (fds[i] != -1)
+			continue;
+		fds[i] = listener_bind(&c->listeners[i].addr, 0660, err);
+		if (fds[i] == -1)
+			goto fail;
+		fresh[i] = true;
+	}
+	free(fresh);
+	return fds;
+fail:
+	for (j = 0; j < i; j++) {
+		if (fresh[j])
+			close(fds[j]);
+	}
+	free(fresh);
+	free(fds);
+	return NULL;
+}
+
+/* Close the old fds that the new configuration no longer uses. */
+static void
+serve_close_unused(const struct conf *old, const int *old_fds, const struct conf *c,
+    const int *fds)
+{
+	size_t i, j;
+
+	for (j = 0; j < old->n_listeners; j++) {
+		bool kept = false;
+
+		for (i = 0; i < c->n_listeners; i++)
+			kept |= fds[i] == old_fds[j];
+		if (!kept)
+			close(old_fds[j]);
+	}
+}
+
+static void
+serve_reload(struct serve *sv)
+{
+	struct conf_diag diag;
+	struct conf *c = NULL;
+	SSL_CTX *ctx = NULL;
+	struct hk_err err = { 0 };
+	int *fds;
+
+	sdnotify("RELOADING=1");
+	log_info("main", "reload_start", "sess=main config=%s", log_q(sv->conf->path));
+	conf_diag_init(&diag);
+	if (conf_load(sv->conf->path, &c, &diag) == -1) {
+		serve_log_diag(&diag);
+		log_error("main", "reload_failed", "sess=main problems=%u action=%s", diag.count,
+		    log_q("kept the running configuration"));
+		goto out;
+	}
+	if (strcmp(c->spool, sv->conf->spool) != 0 || strcmp(c->state, sv->conf->state) != 0) {
+		log_error("main", "reload_failed", "sess=main reason=%s action=%s",
+		    log_q("spool or state directory changed: restart needed"),
+		    log_q("kept the running configuration"));
+		goto out;
+	}
+	if (serve_needs_tls(c)) {
+		ctx = tls_server_ctx_new(c->tls_cert, c->tls_key, &err);
+		if (ctx == NULL) {
+			log_error("main", "reload_failed", "sess=main reason=%s action=%s",
+			    log_q(err.text), log_q("kept the running configuration"));
+			goto out;
+		}
+	}
+	fds = serve_bind_listeners(c, sv->conf, sv->listen_fds, &err);
+	if (fds == NULL) {
+		log_error("main", "reload_failed", "sess=main reason=%s action=%s", log_q(err.text),
+		    log_q("kept the running configuration (a new privileged port needs a restart)"));
+		goto out;
+	}
+	smtpd_reload(sv->smtpd, c, ctx, fds);
+	serve_close_unused(sv->conf, sv->listen_fds, c, fds);
+	free(sv->listen_fds);
+	sv->listen_fds = fds;
+	if (sv->tls_ctx)
+		SSL_CTX_free(sv->tls_ctx);
+	sv->tls_ctx = ctx;
+	ctx = NULL;
+	conf_unref(sv->conf);
+	sv->conf = c;
+	c = NULL;
+	serve_apply_log_conf(sv->conf);
+	log_info("main", "reload_done", "sess=main listeners=%zu", sv->conf->n_listeners);
+out:
+	if (ctx)
+		SSL_CTX_free(ctx);
+	conf_unref(c);
+	conf_diag_fini(&diag);
+	sdnotify("READY=1");
+}
+
+static void
+serve_hup_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct serve *sv = arg;
+
+	(void)sig;
+	(void)what;
+	if (!sv->stopping)
+		serve_reload(sv);
+}
+
+static void
+serve_stopped_cb(void *arg)
+{
+	struct serve *sv = arg;
+
+	log_info("main", "sessions_closed", "sess=main");
+	event_base_loopexit(sv->base, NULL);
+}
+
+static void
+serve_grace_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct serve *sv = arg;
+
+	(void)fd;
+	(void)what;
+	log_warn("main", "shutdown_forced", "sess=main sessions=%zu reason=%s",
+	    smtpd_sessions(sv->smtpd), log_q("grace period over"));
+	event_base_loopexit(sv->base, NULL);
+}
+
+static void
+serve_term_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct serve *sv = arg;
+	struct timeval tv = { SERVE_SHUTDOWN_GRACE_MS / 1000, 0 };
+
+	(void)what;
+	if (sv->stopping)
+		return;
+	sv->stopping = true;
+	sdnotify("STOPPING=1");
+	log_info("main", "shutdown", "sess=main signal=%d sessions=%zu", (int)sig,
+	    smtpd_sessions(sv->smtpd));
+	sv->grace_ev = evtimer_new(sv->base, serve_grace_cb, sv);
+	evtimer_add(sv->grace_ev, &tv);
+	smtpd_shutdown(sv->smtpd, serve_stopped_cb, sv);
+}
+
+static void
+serve_watchdog_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct serve *sv = arg;
+
+	(void)fd;
+	(void)what;
+	sdnotifyf("WATCHDOG=1\nSTATUS=serving; %zu sessions; %llu queued since start",
+	    smtpd_sessions(sv->smtpd), (unsigned long long)sv->queued);
+}
+
+static void
+serve_recovered_cb(void *arg, const struct spool_env *env)
+{
+	struct serve *sv = arg;
+
+	id_gen_observe(&sv->ids, env->id);
+	sv->recovered++;
+}
+
+/* Everything before the loop runs: returns a sysexits code, or EX_OK to run. */
+static int
+serve_start(struct serve *sv)
+{
+	struct spool_recover_stats st = { 0 };
+	struct privs_target pt;
+	struct smtpd_params sp;
+	struct hk_err err = { 0 };
+	const char *dirs[3];
+	const char *faults;
+	uint64_t wd;
+
+	serve_apply_log_conf(sv->conf);
+	privs_plan(sv->conf->user, &pt);
+	if (privs_prepare_dir(sv->conf->spool, 0750, &pt, &err) == -1 ||
+	    privs_prepare_dir(sv->conf->state, 0750, &pt, &err) == -1) {
+		log_error("main", "start_failed", "sess=main step=directories err=%s", log_q(err.text));
+		return EX_CANTCREAT;
+	}
+	dirs[0] = sv->conf->spool;
+	dirs[1] = sv->conf->state;
+	dirs[2] = NULL;
+	privs_check_reach(&pt, dirs);
+
+	/* As root: bind (ports < 1024) and read the TLS key, then drop for good. */
+	sv->listen_fds = serve_bind_listeners(sv->conf, NULL, NULL, &err);
+	if (sv->listen_fds == NULL) {
+		log_error("main", "start_failed", "sess=main step=listen err=%s", log_q(err.text));
+		return EX_UNAVAILABLE;
+	}
+	if (serve_needs_tls(sv->conf)) {
+		sv->tls_ctx = tls_server_ctx_new(sv->conf->tls_cert, sv->conf->tls_key, &err);
+		if (sv->tls_ctx == NULL) {
+			log_error("main", "start_failed", "sess=main step=tls err=%s", log_q(err.text));
+			return EX_CONFIG;
+		}
+	}
+	if (privs_drop(&pt, &err) == -1) {
+		log_error("main", "start_failed", "sess=main step=privileges err=%s", log_q(err.text));
+		return EX_NOPERM;
+	}
+
+	hk_loop_thread_set();
+	sv->base = event_base_new();
+	if (sv->base == NULL)
+		hk_panic("event_base_new failed");
+	sv->hub = jobs_new();
+	id_gen_init(&sv->ids, sv->conf->node_id);
+	sv->spool = spool_new(sv->conf->spool, sv->hub, sv->conf->spool_workers,
+	    SERVE_SPOOL_MAX_INFLIGHT, &err);
+	if (sv->spool == NULL) {
+		log_error("main", "start_failed", "sess=main step=spool err=%s", log_q(err.text));
+		return EX_CANTCREAT;
+	}
+	if (spool_recover(sv->spool, serve_recovered_cb, sv, &st, &err) == -1) {
+		log_error("main", "start_failed", "sess=main step=recovery err=%s", log_q(err.text));
+		return EX_IOERR;
+	}
+	log_info("main", "spool_recovered",
+	    "sess=main queued=%zu tmp_removed=%zu corrupt=%zu orphan_bodies=%zu", st.queued,
+	    st.tmp_removed, st.corrupt, st.orphan_bodies);
+	if (st.corrupt)
+		log_warn("main", "spool_corrupt", "sess=main corrupt=%zu dir=%s fix=%s", st.corrupt,
+		    log_q(sv->conf->spool),
+		    log_q("inspect corrupt/ in the spool; those messages were not delivered"));
+
+	faults = getenv("HIKYAKU_FSOPS_FAIL");
+#ifdef HK_CRASH_POINTS
+	if (faults != NULL && fsops_fail_parse(faults) == -1) {
+		log_error("main", "start_failed", "sess=main step=faults spec=%s", log_q(faults));
+		return EX_USAGE;
+	}
+#else
+	if (faults != NULL)
+		log_warn("main", "faults_ignored", "sess=main reason=%s",
+		    log_q("built without crash points"));
+#endif
+
+	memset(&sp, 0, sizeof(sp));
+	sp.base = sv->base;
+	sp.conf = sv->conf;
+	sp.tls_ctx = sv->tls_ctx;
+	sp.listen_fds = sv->listen_fds;
+	sp.spool = sv->spool;
+	sp.ids = &sv->ids;
+	sp.queued_cb = serve_queued_cb;
+	sp.cb_arg = sv;
+	sp.local_fd = -1;
+	sv->smtpd = smtpd_new(&sp, &err);
+	if (sv->smtpd == NULL) {
+		log_error("main", "start_failed", "sess=main step=smtpd err=%s", log_q(err.text));
+		return EX_SOFTWARE;
+	}
+
+	sv->jobs_ev = event_new(sv->base, jobs_fd(sv->hub), EV_READ | EV_PERSIST, serve_jobs_cb, sv);
+	event_add(sv->jobs_ev, NULL);
+	sv->hup_ev = evsignal_new(sv->base, SIGHUP, serve_hup_cb, sv);
+	sv->term_ev = evsignal_new(sv->base, SIGTERM, serve_term_cb, sv);
+	sv->int_ev = evsignal_new(sv->base, SIGINT, serve_term_cb, sv);
+	event_add(sv->hup_ev, NULL);
+	event_add(sv->term_ev, NULL);
+	event_add(sv->int_ev, NULL);
+	wd = sdnotify_watchdog_ms();
+	if (wd) {
+		struct timeval tv = { (time_t)(wd / 2000), (suseconds_t)((wd / 2) % 1000) * 1000 };
+
+		sv->watchdog_ev = event_new(sv->base, -1, EV_PERSIST, serve_watchdog_cb, sv);
+		event_add(sv->watchdog_ev, &tv);
+	}
+	return EX_OK;
+}
+
+static void
+serve_teardown(struct serve *sv)
+{
+	size_t i;
+
+	smtpd_free(sv->smtpd);
+	spool_free(sv->spool);
+	if (sv->jobs_ev)
+		event_free(sv->jobs_ev);
+	if (sv->hup_ev)
+		event_free(sv->hup_ev);
+	if (sv->term_ev)
+		event_free(sv->term_ev);
+	if (sv->int_ev)
+		event_free(sv->int_ev);
+	if (sv->watchdog_ev)
+		event_free(sv->watchdog_ev);
+	if (sv->grace_ev)
+		event_free(sv->grace_ev);
+	jobs_free(sv->hub);
+	if (sv->listen_fds) {
+		for (i = 0; i < sv->conf->n_listeners; i++)
+			close(sv->listen_fds[i]);
+		free(sv->listen_fds);
+	}
+	if (sv->tls_ctx)
+		SSL_CTX_free(sv->tls_ctx);
+	if (sv->base)
+		event_base_free(sv->base);
+	conf_unref(sv->conf);
+}
+
+int
+cli_serve(const struct cli_opts *o, int argc, char **argv)
+{
+	struct serve sv;
+	struct conf_diag diag;
+	int i, rc;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--check") == 0)
+			return cli_check(o);
+		fprintf(stderr, "hikyaku serve: unknown option %s\nusage: hikyaku serve [--check] "
+		    "[-c FILE]\n", argv[i]);
+		return EX_USAGE;
+	}
+	memset(&sv, 0, sizeof(sv));
+	sv.started_ms = clock_now_ms();
+	conf_diag_init(&diag);
+	if (conf_load(o->config, &sv.conf, &diag) == -1) {
+		serve_print_diag(&diag);
+		fprintf(stderr, "hikyaku: not started: %u configuration problem%s in %s\n",
+		    diag.count, diag.count == 1 ? "" : "s", o->config);
+		conf_diag_fini(&diag);
+		return EX_CONFIG;
+	}
+	conf_diag_fini(&diag);
+	signal(SIGPIPE, SIG_IGN);
+
+	rc = serve_start(&sv);
+	if (rc == EX_OK) {
+		log_info("main", "ready", "sess=main node=%s listeners=%zu recovered=%llu pid=%d",
+		    log_q(sv.conf->node), sv.conf->n_listeners, (unsigned long long)sv.recovered,
+		    (int)getpid());
+		sdnotifyf("READY=1\nSTATUS=serving; %llu messages recovered",
+		    (unsigned long long)sv.recovered);
+		event_base_dispatch(sv.base);
+		log_info("main", "stopped", "sess=main queued=%llu", (unsigned long long)sv.queued);
+	}
+	serve_teardown(&sv);
+	return rc;
+}
