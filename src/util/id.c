@@ -19,9 +19,19 @@ void
 id_gen_observe(struct id_gen *g, uint64_t id)
 {
 	uint64_t ms = id >> (ID_SEQ_BITS + ID_NODE_BITS);
+	unsigned node = (unsigned)(id >> ID_SEQ_BITS) & ((1u << ID_NODE_BITS) - 1);
 	unsigned seq = (unsigned)(id & ID_SEQ_MAX);
 
-	if (ms > g->last_ms || (ms == g->last_ms && seq > g->seq)) {
+	if (ms < g->last_ms)
+		return;
+	/*
+	 * An ID of a higher node (a spool moved between nodes) sorts above all of ours in its
+	 * millisecond, whatever our sequence: only the next millisecond is safe, so mark this one
+	 * as used up.
+	 */
+	if (node > g->node)
+		seq = ID_SEQ_MAX;
+	if (ms > g->last_ms || seq > g->seq) {
 		g->last_ms = ms;
 		g->seq = seq;
 	}
