@@ -102,8 +102,9 @@ fsops_errno_parse(const char *s, size_t n)
 	return 0;
 }
 
+/* Check one "op:n:ERRNO"; arm it too when apply is set. */
 static int
-fsops_fail_parse_one(const char *s, size_t n)
+fsops_fail_parse_one(const char *s, size_t n, bool apply)
 {
 	const char *c1 = memchr(s, ':', n), *c2;
 	uint64_t nth;
@@ -123,25 +124,35 @@ fsops_fail_parse_one(const char *s, size_t n)
 	err = fsops_errno_parse(c2 + 1, n - (size_t)(c2 + 1 - s));
 	if (err == 0)
 		return -1;
-	fsops_fail_nth((enum fsops_op)op, (unsigned)nth, err);
+	if (apply)
+		fsops_fail_nth((enum fsops_op)op, (unsigned)nth, err);
 	return 0;
 }
 
-int
-fsops_fail_parse(const char *spec)
+static int
+fsops_fail_parse_all(const char *spec, bool apply)
 {
 	const char *p = spec;
 
 	while (*p) {
 		size_t n = strcspn(p, ",");
 
-		if (fsops_fail_parse_one(p, n) == -1)
+		if (fsops_fail_parse_one(p, n, apply) == -1)
 			return -1;
 		p += n;
 		if (*p == ',')
 			p++;
 	}
 	return 0;
+}
+
+int
+fsops_fail_parse(const char *spec)
+{
+	/* Check the whole spec first: a typo must not leave half of it armed. */
+	if (fsops_fail_parse_all(spec, false) == -1)
+		return -1;
+	return fsops_fail_parse_all(spec, true);
 }
 
 int
