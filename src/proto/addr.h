@@ -13,6 +13,7 @@
 
 #define ADDR_ALLOW_UTF8 0x1u     /* RFC 6531: UTF-8 in local part and domain */
 #define ADDR_ALLOW_NO_DOMAIN 0x2u /* accept "postmaster" without a domain (RCPT only) */
+#define ADDR_ALLOW_UNDERSCORE 0x4u /* '_' in domain labels (addr_parse_domain for HELO/EHLO) */
 
 enum addr_result {
 	ADDR_OK = 0,
@@ -35,7 +36,19 @@ struct addr_parts {
 	bool has_bang;      /* '!' in the local part: UUCP-style routing */
 };
 
+/*
+ * Parse the mailbox s[0..len) (no angle brackets). On ADDR_OK out describes it; on failure *why
+ * (when why is not NULL) gets a static explanation. UTF-8 must be well-formed and is accepted only
+ * with ADDR_ALLOW_UTF8. Only IPv4 and IPv6 address literals are accepted.
+ */
 enum addr_result addr_parse(const char *s, size_t len, unsigned flags, struct addr_parts *out,
+    const char **why);
+/*
+ * Parse a bare Domain or address-literal (HELO/EHLO argument, source-route hop). Flags:
+ * ADDR_ALLOW_UTF8 (U-labels), ADDR_ALLOW_UNDERSCORE. *literal (when not NULL) tells whether it
+ * was an address literal. ADDR_TOO_LONG above 255 octets or a label above 63.
+ */
+enum addr_result addr_parse_domain(const char *s, size_t len, unsigned flags, bool *literal,
     const char **why);
 
 #endif
