@@ -55,8 +55,9 @@ const char *smtp_verb_name(enum smtp_verb v);
 
 /*
  * Split a line into verb and argument. Verbs are case-insensitive. HELO/EHLO/MAIL/RCPT/VRFY/EXPN/
- * BDAT/AUTH need an argument; DATA/RSET/QUIT/STARTTLS take none (RSET/NOOP/HELP/QUIT tolerate one
- * per RFC 5321 4.1.1 where the RFC allows it: NOOP and HELP take an optional string).
+ * BDAT/AUTH need an argument; DATA/RSET/QUIT/STARTTLS take none; NOOP and HELP take an optional
+ * string (RFC 5321 4.1.1). Spaces around the argument are dropped. Any NUL, CR or LF in the line
+ * -> SMTP_CMD_SYNTAX; an unknown verb -> SMTP_CMD_UNKNOWN (out->verb SMTP_VERB_UNKNOWN).
  */
 enum smtp_cmd_result smtp_cmd_parse(const char *line, size_t len, struct smtp_cmd *out,
     const char **why);
@@ -100,7 +101,9 @@ struct smtp_rcpt_args {
 /*
  * Parse the argument of MAIL ("FROM:<a@b> SIZE=10 ..."). "FROM:" is case-insensitive; RFC 5321
  * says no space after the colon, but one is tolerated (as Postfix does). Unknown parameters and
- * repeated parameters -> SMTP_CMD_PARAM_UNKNOWN / SMTP_CMD_SYNTAX. The address is validated with
+ * repeated parameters -> SMTP_CMD_PARAM_UNKNOWN / SMTP_CMD_SYNTAX. SIZE over HK_SIZE_MAX (or
+ * overflowing) and over-long ENVID/AUTH=/path -> SMTP_CMD_TOO_LONG. ENVID, AUTH= and ORCPT must be
+ * valid xtext that does not decode to a control byte (they end up in DSN header fields). The address is validated with
  * addr_parse() (UTF-8 allowed only with SMTPUTF8). Source routes (@a,@b:u@d) are stripped, as
  * RFC 5321 C allows, and had_route is set so policy can refuse them.
  */
@@ -125,9 +128,10 @@ enum smtp_cmd_result smtp_cmd_parse_auth(const char *arg, size_t len, char mech[
     const char **ir, size_t *ir_len, const char **why);
 
 /*
- * Validate an EHLO/HELO argument: a domain (letters, digits, hyphens, dots, UTF-8 tolerated
- * not allowed) or an address literal [1.2.3.4] / [IPv6:...]. Trailing
- * words after the domain are tolerated by HELO per common practice, not by EHLO.
+ * Validate an EHLO/HELO argument: a domain (letters, digits, hyphens, dots; '_' tolerated for
+ * misnamed hosts; UTF-8 not allowed) or an address literal [1.2.3.4] / [IPv6:...]. Trailing
+ * words after the domain are tolerated by HELO per common practice, not by EHLO. out gets the
+ * domain or literal.
  */
 enum smtp_cmd_result smtp_cmd_parse_helo(const char *arg, size_t len, bool ehlo,
     char out[SMTP_DOMAIN_MAX + 1], const char **why);
