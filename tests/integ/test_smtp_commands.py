@@ -329,3 +329,14 @@ def test_queued_reply_text_exact(daemon):
         r = send_raw_transaction(c, "a@example.com", ["b@example.net"], message())
     assert r.code == 250
     assert QUEUED_RE.match(r.lines[0]), r
+
+
+def test_sigterm_says_421_to_idle_sessions_and_exits_0(daemon):
+    import signal
+    with Raw(daemon.port()) as c:
+        c.ehlo()
+        daemon.signal(signal.SIGTERM)
+        r = c.reply()
+        assert r.code == 421 and r.enhanced == "4.3.2", r
+        assert c.closed()
+    assert daemon.wait_exit() == 0

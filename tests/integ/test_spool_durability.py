@@ -4,13 +4,12 @@ SIGKILL at any moment never loses a message that got 250, and never leaves a hal
 import os
 import random
 import re
-import socket
 import threading
 import time
 
 import pytest
 
-from conftest import ConnectionClosed, Raw, message, queued_id, split_body, wait_until
+from conftest import ConnectionClosed, Raw, message, queued_id, wait_until
 
 TOKEN_RE = re.compile(rb"Subject: tok-([0-9a-z-]+)\r\n")
 
