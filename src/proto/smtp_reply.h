@@ -32,7 +32,12 @@ struct smtp_reply {
 };
 
 void smtp_reply_init(struct smtp_reply *r);
-/* Feed one line without its CRLF. The enhanced code is taken from the first line's text. */
+/*
+ * Feed one line without its CRLF. The enhanced code is taken from the first line's text when its
+ * class agrees with the reply code (RFC 3463 3); that same code is dropped from the start of each
+ * line's text. Text may hold 8-bit bytes and HT; other control bytes (NUL, CR, LF) are BAD. After
+ * DONE or BAD, call smtp_reply_init() before the next reply.
+ */
 enum smtp_reply_result smtp_reply_feed(struct smtp_reply *r, const char *line, size_t len,
     const char **why);
 /* Parse "5.1.1" at the start of p; returns the chars consumed (0 when not an enhanced code). */
