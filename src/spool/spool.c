@@ -1,0 +1,246 @@
+/*
+ * spool.c - opening and closing the spool, synchronous reads (see spool.h).
+ * Commits, updates and finishes are in spool_commit.c, start-up recovery in spool_recover.c.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "spool_priv.h"
+#include "../util/fsops.h"
+#include "../util/log.h"
+#include "../util/xalloc.h"
+#include "../util/poison.h"
+
+static const char spool_ext[][5] = { [SPOOL_FILE_MSG] = ".msg", [SPOOL_FILE_ENV] = ".env" };
+
+void
+spool_name(char out[SPOOL_NAME_SIZE], uint64_t id, enum spool_file_kind kind)
+{
+	id_format(id, out);
+	memcpy(out + ID_HEX_LEN, spool_ext[kind], 5);
+}
+
+int
+spool_name_parse(const char *name, uint64_t *id, enum spool_file_kind *kind)
+{
+	size_t i;
+
+	if (strlen(name) != SPOOL_NAME_SIZE - 1)
+		return -1;
+	for (i = 0; i < ID_HEX_LEN; i++) {
+		if (!((name[i] >= '0' && name[i] <= '9') || (name[i] >= 'A' && name[i] <= 'F')))
+			return -1;
+	}
+	if (strcmp(name + ID_HEX_LEN, spool_ext[SPOOL_FILE_MSG]) == 0)
+		*kind = SPOOL_FILE_MSG;
+	else if (strcmp(name + ID_HEX_LEN, spool_ext[SPOOL_FILE_ENV]) == 0)
+		*kind = SPOOL_FILE_ENV;
+	else
+		return -1;
+	return id_parse(name, ID_HEX_LEN, id);
+}
+
+int
+spool_fsync_subdir(const struct spool *sp, const char *sub, struct hk_err *err)
+{
+	int fd = fsops_openat(sp->root_fd, sub, O_RDONLY | O_DIRECTORY, 0);
+
+	if (fd == -1)
+		return hk_err_sys(err, errno, "open %s/", sub);
+	if (fsops_fsync(fd) == -1) {
+		hk_err_sys(err, errno, "fsync %s/", sub);
+		fsops_close(fd);
+		return -1;
+	}
+	/* Closing a read-only directory fd cannot lose data. */
+	fsops_close(fd);
+	return 0;
+}
+
+/* Read dirfd/name whole (at most max bytes) into out. */
+static int
+spool_read_file(int dirfd, const char *name, size_t max, struct buf *out, struct hk_err *err)
+{
+	int fd = fsops_openat(dirfd, name, O_RDONLY, 0);
+
+	if (fd == -1) {
+		if (errno == ENOENT)
+			return hk_err_set(err, HK_E_NOTFOUND, "%s: not found", name);
+		return hk_err_sys(err, errno, "open %s", name);
+	}
+	if (fsops_read_all(fd, out, max) == -1) {
+		int e = errno;
+
+		fsops_close(fd);
+		if (e == EFBIG)
+			return hk_err_set(err, HK_E_DATA, "%s: larger than %zu bytes", name, max);
+		return hk_err_sys(err, e, "read %s", name);
+	}
+	fsops_close(fd);
+	return 0;
+}
+
+int
+spool_read_env(int dirfd, const char *name, uint64_t id, struct spool_env *out,
+    struct hk_err *err)
+{
+	struct buf b = BUF_INIT;
+	const char *why = NULL;
+	enum spool_format_result res;
+
+	if (spool_read_file(dirfd, name, SPOOL_ENV_MAX, &b, err) == -1) {
+		buf_fini(&b);
+		return -1;
+	}
+	res = spool_format_decode(b.ptr ? b.ptr : "", b.len, out, &why);
+	buf_fini(&b);
+	if (res != SPOOL_FORMAT_OK)
+		return hk_err_set(err, HK_E_DATA, "%s", why ? why : "undecodable");
+	if (out->id != id) {
+		spool_env_fini(out);
+		return hk_err_set(err, HK_E_DATA, "id does not match the file name");
+	}
+	return 0;
+}
+
+/* Open root/name as a directory, creating it with mode when missing. */
+static int
+spool_open_subdir(struct spool *sp, const char *name, mode_t mode, bool *created,
+    struct hk_err *err)
+{
+	int fd;
+
+	if (fsops_mkdirat(sp->root_fd, name, mode) == 0) {
+		*created = true;
+		/* mkdir applies the umask; maildrop/ must be exactly 1733 (DESIGN.md 5). */
+		if ((mode & 07000) && fchmodat(sp->root_fd, name, mode, 0) == -1)
+			return hk_err_sys(err, errno, "chmod %s/", name);
+	} else if (errno != EEXIST) {
+		return hk_err_sys(err, errno, "mkdir %s/", name);
+	}
+	fd = fsops_openat(sp->root_fd, name, O_RDONLY | O_DIRECTORY, 0);
+	if (fd == -1)
+		return hk_err_sys(err, errno, "open %s/", name);
+	return fd;
+}
+
+/* Close every directory fd that is open. */
+static void
+spool_close_dirs(struct spool *sp)
+{
+	int *fds[] = { &sp->tmp_fd, &sp->queue_fd, &sp->corrupt_fd, &sp->maildrop_fd,
+		&sp->sync_fd, &sp->root_fd };
+	size_t i;
+
+	for (i = 0; i < HK_ARRAY_LEN(fds); i++) {
+		if (*fds[i] != -1)
+			fsops_close(*fds[i]);
+		*fds[i] = -1;
+	}
+}
+
+static int
+spool_open_dirs(struct spool *sp, const char *dir, struct hk_err *err)
+{
+	const struct {
+		const char *name;
+		mode_t mode;
+		int *fd;
+	} subs[] = {
+		{ "tmp", 0750, &sp->tmp_fd },
+		{ "queue", 0750, &sp->queue_fd },
+		{ "corrupt", 0750, &sp->corrupt_fd },
+		{ "maildrop", 01733, &sp->maildrop_fd },
+	};
+	bool created = false;
+	size_t i;
+
+	if (fsops_mkdirat(AT_FDCWD, dir, 0750) == -1 && errno != EEXIST)
+		return hk_err_sys(err, errno, "mkdir %s", dir);
+	sp->root_fd = fsops_openat(AT_FDCWD, dir, O_RDONLY | O_DIRECTORY, 0);
+	if (sp->root_fd == -1)
+		return hk_err_sys(err, errno, "open %s", dir);
+	for (i = 0; i < HK_ARRAY_LEN(subs); i++) {
+		*subs[i].fd = spool_open_subdir(sp, subs[i].name, subs[i].mode, &created, err);
+		if (*subs[i].fd == -1)
+			return -1;
+	}
+	/* New directories must survive a crash before mail is put in them. */
+	if (created && fsops_fsync(sp->root_fd) == -1)
+		return hk_err_sys(err, errno, "fsync %s", dir);
+	sp->sync_fd = fsops_openat(sp->root_fd, "queue", O_RDONLY | O_DIRECTORY, 0);
+	if (sp->sync_fd == -1)
+		return hk_err_sys(err, errno, "open queue/");
+	return 0;
+}
+
+struct spool *
+spool_new(const char *dir, struct jobs *hub, unsigned workers, unsigned max_inflight,
+    struct hk_err *err)
+{
+	struct spool *sp = xcalloc(1, sizeof(*sp));
+
+	sp->root_fd = sp->tmp_fd = sp->queue_fd = sp->corrupt_fd = sp->maildrop_fd = -1;
+	sp->sync_fd = -1;
+	if (spool_open_dirs(sp, dir, err) == -1) {
+		spool_close_dirs(sp);
+		free(sp);
+		return NULL;
+	}
+	sp->hub = hub;
+	sp->max_inflight = max_inflight;
+	buf_init(&sp->scratch);
+	atomic_init(&sp->dir_seq, 0);
+	sp->pool = jobs_pool_new(hub, "spool", workers > 0 ? workers : 1);
+	sp->dirsync = jobs_pool_new(hub, "dirsync", 1);
+	return sp;
+}
+
+void
+spool_free(struct spool *sp)
+{
+	if (sp == NULL)
+		return;
+	HK_ASSERT_LOOP();
+	/* Every job ends with a completion on the hub; run them so no callback is lost. */
+	while (sp->jobs > 0)
+		jobs_wait_completions(sp->hub);
+	jobs_pool_free(sp->pool);
+	jobs_pool_free(sp->dirsync);
+	spool_close_dirs(sp);
+	buf_fini(&sp->scratch);
+	free(sp);
+}
+
+int
+spool_load(struct spool *sp, uint64_t id, struct spool_env *out, struct hk_err *err)
+{
+	char name[SPOOL_NAME_SIZE];
+
+	spool_name(name, id, SPOOL_FILE_ENV);
+	return spool_read_env(sp->queue_fd, name, id, out, err);
+}
+
+int
+spool_load_body(struct spool *sp, uint64_t id, struct buf *out, struct hk_err *err)
+{
+	char name[SPOOL_NAME_SIZE];
+	size_t old_len = out->len;
+
+	spool_name(name, id, SPOOL_FILE_MSG);
+	if (spool_read_file(sp->queue_fd, name, SIZE_MAX / 2, out, err) == -1) {
+		buf_truncate(out, old_len);
+		return -1;
+	}
+	return 0;
+}
+
+size_t
+spool_inflight(const struct spool *sp)
+{
+	return sp->commits;
+}

@@ -1,0 +1,393 @@
+/*
+ * spool_commit.c - commit, update and finish (DESIGN.md 5, "Commit").
+ *
+ * A job goes through up to three stages, each a pool job whose completion runs on the loop:
+ *   1. spool pool: write and fsync the tmp files, rename into queue/ (commit, update), or unlink
+ *      the envelope (finish); the change gets a sequence number from dir_seq;
+ *   2. dirsync thread: group fsync of queue/; one fsync covers every change numbered before it
+ *      started, so a burst of commits costs one directory fsync;
+ *   3. finish only, spool pool: unlink the body once the envelope's removal is durable.
+ * Then done_cb runs on the loop. A failed commit is undone (what reached queue/ is unlinked
+ * again, envelope first, and queue/ fsync'ed), so queue/ never holds a half-committed message.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "spool_priv.h"
+#include "../util/fsops.h"
+#include "../util/log.h"
+#include "../util/xalloc.h"
+#include "../util/poison.h"
+
+enum spool_job_kind { SPOOL_JOB_COMMIT, SPOOL_JOB_UPDATE, SPOOL_JOB_FINISH };
+
+static const char *const spool_job_failed_event[] = {
+	[SPOOL_JOB_COMMIT] = "commit_failed",
+	[SPOOL_JOB_UPDATE] = "update_failed",
+	[SPOOL_JOB_FINISH] = "finish_failed",
+};
+
+struct spool_job {
+	struct spool *sp;
+	enum spool_job_kind kind;
+	uint64_t id;
+	uint64_t mtime_ms; /* envelope mtime, 0: leave it (now) */
+	uint64_t seq;      /* dir_seq number of this job's change of queue/ */
+	spool_done_fn done_cb;
+	void *arg;
+	struct buf body;
+	bool body_queued; /* commit: body renamed into queue/ (undo must unlink it) */
+	bool env_queued;  /* commit: envelope renamed into queue/ */
+	int rc;
+	struct hk_err err;
+	char msg_name[SPOOL_NAME_SIZE];
+	char env_name[SPOOL_NAME_SIZE];
+	size_t env_len;
+	char env[]; /* encoded envelope */
+};
+
+/* Loop: a job with the envelope encoded into it (one allocation). */
+static struct spool_job *
+spool_job_new(struct spool *sp, enum spool_job_kind kind, uint64_t id,
+    const struct spool_env *env, spool_done_fn done_cb, void *arg)
+{
+	struct spool_job *job;
+	size_t len = 0;
+
+	if (env != NULL) {
+		buf_reset(&sp->scratch);
+		spool_format_encode(env, &sp->scratch);
+		len = sp->scratch.len;
+	}
+	job = xmalloc(sizeof(*job) + len);
+	memset(job, 0, sizeof(*job));
+	job->sp = sp;
+	job->kind = kind;
+	job->id = id;
+	job->mtime_ms = env ? env->next_attempt_ms : 0;
+	job->done_cb = done_cb;
+	job->arg = arg;
+	buf_init(&job->body);
+	spool_name(job->msg_name, id, SPOOL_FILE_MSG);
+	spool_name(job->env_name, id, SPOOL_FILE_ENV);
+	job->env_len = len;
+	if (len)
+		memcpy(job->env, sp->scratch.ptr, len);
+	sp->jobs++;
+	if (kind == SPOOL_JOB_COMMIT)
+		sp->commits++;
+	return job;
+}
+
+/* Loop: the last stage is over; report and free. */
+static void
+spool_job_end(void *arg)
+{
+	struct spool_job *job = arg;
+	struct spool *sp = job->sp;
+
+	sp->jobs--;
+	if (job->kind == SPOOL_JOB_COMMIT)
+		sp->commits--;
+	if (job->rc == -1) {
+		char hex[ID_HEX_LEN + 1];
+
+		id_format(job->id, hex);
+		log_warn("spool", spool_job_failed_event[job->kind], "qid=%s err=%s errno=%d why=%s",
+		    hex, hk_err_code_name(job->err.code), job->err.sys_errno, log_q(job->err.text));
+	}
+	job->done_cb(job->rc, job->rc == 0 ? NULL : &job->err, job->arg);
+	buf_fini(&job->body);
+	free(job);
+}
+
+/*
+ * Worker: create tmp/name with p[0..n), mtime (if not 0), fsync, close. On failure nothing of it
+ * is left in tmp/.
+ */
+static int
+spool_write_tmp(struct spool *sp, const char *name, const void *p, size_t n, uint64_t mtime_ms,
+    struct hk_err *err)
+{
+	int fd;
+
+	fd = fsops_openat(sp->tmp_fd, name, O_WRONLY | O_CREAT | O_EXCL, 0640);
+	if (fd == -1)
+		return hk_err_sys(err, errno, "create tmp/%s", name);
+	if (fsops_write_all(fd, p, n) == -1) {
+		hk_err_sys(err, errno, "write tmp/%s", name);
+		goto fail;
+	}
+	/* Before the fsync, so the mtime (the next attempt time) is durable with the data. */
+	if (mtime_ms != 0 && fsops_set_mtime_ms(sp->tmp_fd, name, mtime_ms) == -1) {
+		hk_err_sys(err, errno, "set mtime of tmp/%s", name);
+		goto fail;
+	}
+	/* A failed fsync leaves the page state unknown: never retry it on this fd. */
+	if (fsops_fsync(fd) == -1) {
+		hk_err_sys(err, errno, "fsync tmp/%s", name);
+		goto fail;
+	}
+	if (fsops_close(fd) == -1) {
+		hk_err_sys(err, errno, "close tmp/%s", name);
+		fsops_unlinkat(sp->tmp_fd, name, 0);
+		return -1;
+	}
+	return 0;
+fail:
+	fsops_close(fd);
+	fsops_unlinkat(sp->tmp_fd, name, 0);
+	return -1;
+}
+
+/* Worker: number a change of queue/ that is now visible. */
+static void
+spool_job_changed(struct spool_job *job)
+{
+	job->seq = atomic_fetch_add(&job->sp->dir_seq, 1) + 1;
+}
+
+/*
+ * Worker or dirsync thread: take a failed commit out of queue/ again, envelope first (an
+ * envelope without body would be corrupt), then make the removal durable. If the envelope cannot
+ * be removed, the body stays too: a complete message that may still be delivered beats a lost one.
+ */
+static void
+spool_commit_undo(struct spool_job *job)
+{
+	struct spool *sp = job->sp;
+	char hex[ID_HEX_LEN + 1];
+	struct hk_err e;
+
+	if (!job->body_queued && !job->env_queued)
+		return;
+	id_format(job->id, hex);
+	if (job->env_queued && fsops_unlinkat(sp->queue_fd, job->env_name, 0) == -1 &&
+	    errno != ENOENT) {
+		log_error("spool", "undo_failed", "qid=%s step=unlink_env errno=%d", hex, errno);
+		return;
+	}
+	if (job->body_queued && fsops_unlinkat(sp->queue_fd, job->msg_name, 0) == -1 &&
+	    errno != ENOENT)
+		log_error("spool", "undo_failed", "qid=%s step=unlink_body errno=%d", hex, errno);
+	if (spool_fsync_subdir(sp, "queue", &e) == -1)
+		log_error("spool", "undo_failed", "qid=%s step=fsync_queue why=%s", hex,
+		    log_q(e.text));
+	job->env_queued = job->body_queued = false;
+}
+
+/* Worker, stage 1 of a commit. */
+static void
+spool_commit_work(void *arg)
+{
+	struct spool_job *job = arg;
+	struct spool *sp = job->sp;
+
+	job->rc = -1;
+	if (spool_write_tmp(sp, job->msg_name, job->body.ptr, job->body.len, 0, &job->err) == -1)
+		return;
+	if (spool_write_tmp(sp, job->env_name, job->env, job->env_len, job->mtime_ms,
+	    &job->err) == -1)
+		goto fail_tmp_msg;
+	/* The body is on disk: give its memory back before the slowest part. */
+	buf_fini(&job->body);
+	if (fsops_renameat(sp->tmp_fd, job->msg_name, sp->queue_fd, job->msg_name) == -1) {
+		hk_err_sys(&job->err, errno, "rename %s into queue/", job->msg_name);
+		goto fail_tmp_env;
+	}
+	job->body_queued = true;
+	HK_CRASH_POINT("spool.after_body_rename");
+	/* The envelope last: its presence in queue/ is the commit marker. */
+	if (fsops_renameat(sp->tmp_fd, job->env_name, sp->queue_fd, job->env_name) == -1) {
+		hk_err_sys(&job->err, errno, "rename %s into queue/", job->env_name);
+		goto fail_tmp_env;
+	}
+	job->env_queued = true;
+	HK_CRASH_POINT("spool.after_env_rename");
+	spool_job_changed(job);
+	job->rc = 0;
+	return;
+fail_tmp_env:
+	fsops_unlinkat(sp->tmp_fd, job->env_name, 0);
+fail_tmp_msg:
+	if (!job->body_queued)
+		fsops_unlinkat(sp->tmp_fd, job->msg_name, 0);
+	spool_commit_undo(job);
+}
+
+/* Worker, stage 1 of an update. */
+static void
+spool_update_work(void *arg)
+{
+	struct spool_job *job = arg;
+	struct spool *sp = job->sp;
+	struct stat st;
+
+	job->rc = -1;
+	/* Without its body, a new envelope would be a corrupt message: refuse. */
+	if (fsops_fstatat(sp->queue_fd, job->msg_name, &st, 0) == -1) {
+		if (errno == ENOENT)
+			hk_err_set(&job->err, HK_E_NOTFOUND, "%s: not queued", job->msg_name);
+		else
+			hk_err_sys(&job->err, errno, "stat queue/%s", job->msg_name);
+		return;
+	}
+	if (spool_write_tmp(sp, job->env_name, job->env, job->env_len, job->mtime_ms,
+	    &job->err) == -1)
+		return;
+	/* rename(2) replaces atomically: a crash leaves the old or the new envelope. */
+	if (fsops_renameat(sp->tmp_fd, job->env_name, sp->queue_fd, job->env_name) == -1) {
+		hk_err_sys(&job->err, errno, "rename %s into queue/", job->env_name);
+		fsops_unlinkat(sp->tmp_fd, job->env_name, 0);
+		return;
+	}
+	spool_job_changed(job);
+	job->rc = 0;
+}
+
+/* Worker, stage 1 of a finish. */
+static void
+spool_finish_work(void *arg)
+{
+	struct spool_job *job = arg;
+	struct spool *sp = job->sp;
+
+	/* ENOENT: an earlier finish got this far; carry on so finishing can be retried. */
+	if (fsops_unlinkat(sp->queue_fd, job->env_name, 0) == -1 && errno != ENOENT) {
+		job->rc = hk_err_sys(&job->err, errno, "unlink queue/%s", job->env_name);
+		return;
+	}
+	spool_job_changed(job);
+	job->rc = 0;
+}
+
+/* Worker, stage 3 of a finish: the envelope's removal is durable, the body may go. */
+static void
+spool_finish_body_work(void *arg)
+{
+	struct spool_job *job = arg;
+
+	if (fsops_unlinkat(job->sp->queue_fd, job->msg_name, 0) == -1 && errno != ENOENT)
+		job->rc = hk_err_sys(&job->err, errno, "unlink queue/%s", job->msg_name);
+}
+
+/*
+ * Dirsync thread: make every change of queue/ up to seq durable, with one fsync for all changes
+ * made before it started.
+ */
+static int
+spool_dirsync(struct spool *sp, uint64_t seq, struct hk_err *err)
+{
+	uint64_t target;
+
+	/* Its change was covered by a failed fsync; a later success on another fd proves nothing. */
+	if (seq > sp->failed_lo && seq <= sp->failed_hi)
+		return hk_err_sys(err, sp->failed_errno, "fsync queue/ (shared)");
+	if (sp->synced_seq >= seq)
+		return 0;
+	/* Every change numbered up to target was done before this fsync starts. */
+	target = atomic_load(&sp->dir_seq);
+	if (sp->sync_fd == -1) {
+		sp->sync_fd = fsops_openat(sp->root_fd, "queue", O_RDONLY | O_DIRECTORY, 0);
+		if (sp->sync_fd == -1)
+			return hk_err_sys(err, errno, "open queue/");
+	}
+	if (fsops_fsync(sp->sync_fd) == -1) {
+		int e = errno;
+
+		/* Never retry a failed fsync on the same fd; the next one gets a fresh fd. */
+		fsops_close(sp->sync_fd);
+		sp->sync_fd = -1;
+		if (sp->failed_hi == 0)
+			sp->failed_lo = sp->synced_seq;
+		sp->failed_hi = target;
+		sp->failed_errno = e;
+		return hk_err_sys(err, e, "fsync queue/");
+	}
+	sp->synced_seq = target;
+	return 0;
+}
+
+static void
+spool_dirsync_work(void *arg)
+{
+	struct spool_job *job = arg;
+
+	HK_CRASH_POINT("spool.before_dirsync");
+	if (spool_dirsync(job->sp, job->seq, &job->err) == -1) {
+		job->rc = -1;
+		/*
+		 * A commit is undone. An update stays: the new envelope replaced the old one, and
+		 * either is a valid envelope of the message. A finish keeps the body.
+		 */
+		if (job->kind == SPOOL_JOB_COMMIT)
+			spool_commit_undo(job);
+	}
+}
+
+static void
+spool_dirsync_done(void *arg)
+{
+	struct spool_job *job = arg;
+
+	if (job->rc == 0 && job->kind == SPOOL_JOB_FINISH) {
+		jobs_pool_submit(job->sp->pool, spool_finish_body_work, spool_job_end, job);
+		return;
+	}
+	spool_job_end(job);
+}
+
+/* Loop: stage 1 is over; on success the change goes to the dirsync thread. */
+static void
+spool_stage1_done(void *arg)
+{
+	struct spool_job *job = arg;
+
+	if (job->rc == -1) {
+		spool_job_end(job);
+		return;
+	}
+	jobs_pool_submit(job->sp->dirsync, spool_dirsync_work, spool_dirsync_done, job);
+}
+
+int
+spool_commit(struct spool *sp, const struct spool_env *env, struct buf *body,
+    spool_done_fn done_cb, void *arg, struct hk_err *err)
+{
+	struct spool_job *job;
+
+	HK_ASSERT_LOOP();
+	if (sp->max_inflight != 0 && sp->commits >= sp->max_inflight)
+		return hk_err_set(err, HK_E_BUSY, "spool busy: %zu commits in flight", sp->commits);
+	job = spool_job_new(sp, SPOOL_JOB_COMMIT, env->id, env, done_cb, arg);
+	buf_move(&job->body, body);
+	jobs_pool_submit(sp->pool, spool_commit_work, spool_stage1_done, job);
+	return 0;
+}
+
+int
+spool_update(struct spool *sp, const struct spool_env *env, spool_done_fn done_cb, void *arg,
+    struct hk_err *err)
+{
+	struct spool_job *job;
+
+	HK_ASSERT_LOOP();
+	job = spool_job_new(sp, SPOOL_JOB_UPDATE, env->id, env, done_cb, arg);
+	jobs_pool_submit(sp->pool, spool_update_work, spool_stage1_done, job);
+	return 0;
+}
+
+int
+spool_finish(struct spool *sp, uint64_t id, spool_done_fn done_cb, void *arg,
+    struct hk_err *err)
+{
+	struct spool_job *job;
+
+	HK_ASSERT_LOOP();
+	job = spool_job_new(sp, SPOOL_JOB_FINISH, id, NULL, done_cb, arg);
+	jobs_pool_submit(sp->pool, spool_finish_work, spool_stage1_done, job);
+	return 0;
+}

@@ -1,0 +1,60 @@
+/*
+ * spool_priv.h - what spool.c, spool_commit.c and spool_recover.c share; not a module contract.
+ *
+ * Invariants: the directory fds stay open for the spool's life and every file operation is an
+ * *at() call relative to them (through util/fsops). dir_seq counts changes of queue/ (renames
+ * into it, unlinks from it) whose durability needs a directory fsync; a change is durable once
+ * synced_seq >= its seq.
+ * Thread: loop-only fields are marked; the dirsync fields belong to the one dirsync thread.
+ */
+#ifndef HK_SPOOL_PRIV_H
+#define HK_SPOOL_PRIV_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "spool.h"
+#include "../util/id.h"
+
+/* "<16 hex>.msg" plus NUL. */
+#define SPOOL_NAME_SIZE (ID_HEX_LEN + 5)
+
+enum spool_file_kind { SPOOL_FILE_MSG, SPOOL_FILE_ENV };
+
+struct spool {
+	struct jobs *hub;
+	struct jobs_pool *pool;    /* "spool": writes, fsyncs, renames, unlinks */
+	struct jobs_pool *dirsync; /* "dirsync": one thread, group fsync of queue/ */
+	int root_fd, tmp_fd, queue_fd, corrupt_fd, maildrop_fd;
+	unsigned max_inflight; /* 0: no limit */
+
+	/* Loop thread only. */
+	size_t commits;     /* commits in flight */
+	size_t jobs;        /* commits, updates and finishes in flight */
+	struct buf scratch; /* envelope encoding, reused */
+
+	/* Written by spool workers after each change of queue/. */
+	atomic_uint_fast64_t dir_seq;
+
+	/* Dirsync thread only. */
+	int sync_fd;         /* queue/ opened for fsync; -1 after a failed fsync */
+	uint64_t synced_seq; /* every change with seq <= this is durable */
+	/* Changes in (failed_lo, failed_hi] were covered only by a failed fsync. */
+	uint64_t failed_lo, failed_hi;
+	int failed_errno;
+};
+
+/* Write "<16 hex>.msg" or ".env" into out. */
+void spool_name(char out[SPOOL_NAME_SIZE], uint64_t id, enum spool_file_kind kind);
+/* Parse a canonical spool file name (upper-case hex); -1 for anything else. */
+HK_MUST_CHECK int spool_name_parse(const char *name, uint64_t *id, enum spool_file_kind *kind);
+/*
+ * Read and verify dirfd/name as the envelope of id. Errors: HK_E_NOTFOUND (no file), HK_E_DATA
+ * (too large, undecodable, wrong id; err->text says why), HK_E_IO/HK_E_NOSPACE.
+ */
+HK_MUST_CHECK int spool_read_env(int dirfd, const char *name, uint64_t id, struct spool_env *out,
+    struct hk_err *err);
+/* fsync root/<sub> through a freshly opened fd (never an fd whose fsync failed). */
+HK_MUST_CHECK int spool_fsync_subdir(const struct spool *sp, const char *sub, struct hk_err *err);
+
+#endif
