@@ -18,6 +18,7 @@
 #include <openssl/ssl.h>
 
 #include "../conf/conf.h"
+#include "../jobs/jobs.h"
 #include "../spool/spool.h"
 #include "../util/err.h"
 #include "../util/id.h"
@@ -39,7 +40,16 @@ struct smtpd_params {
 	void *cb_arg;
 	/* Unix socket (sendmail -bs relay, later): -1 when none. */
 	int local_fd;
+	/* Added: crypt(3) checks for AUTH run here (borrowed); NULL runs them on the loop (tests). */
+	struct jobs_pool *auth_pool;
+	/*
+	 * Added: pause before the greeting, to catch clients that talk first (554 5.5.0 and close);
+	 * 0 means SMTPD_GREET_DELAY_MS.
+	 */
+	unsigned greet_delay_ms;
 };
+
+#define SMTPD_GREET_DELAY_MS 300
 
 /* Start accepting on every listener. NULL with err when an event cannot be set up. */
 struct smtpd *smtpd_new(const struct smtpd_params *p, struct hk_err *err);
