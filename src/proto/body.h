@@ -8,7 +8,9 @@
  * and reports it, so the server can reply 554 5.6.11 and discard. Lines longer than max_line
  * (excluding CRLF) are reported the same way with their own flag.
  * Output: appended to the caller's buffer; nothing is appended once the body exceeds max_size
- * (the flag says so; the scanner still finds the end).
+ * (the flag says so; the scanner still finds the end). max_size 0 and max_line 0 mean no limit.
+ * The output never holds a bare CR or LF: in spoiled data each bare CR or LF is written as CRLF
+ * (it does not start a line for end-of-data or dot purposes).
  * Pure. Thread: any.
  */
 #ifndef HK_BODY_H
@@ -46,7 +48,7 @@ void body_scan_init(struct body_scan *sc, uint64_t max_size, size_t max_line);
 /*
  * Consume in[0..len), appending canonical body bytes to out. Returns BODY_SCAN_DONE when the
  * terminating CRLF.CRLF was consumed (bytes after it are left: *consumed < len), else
- * BODY_SCAN_MORE with *consumed == len.
+ * BODY_SCAN_MORE with *consumed == len. Calling it again after DONE is a bug (assertion).
  */
 enum body_scan_result body_scan_feed(struct body_scan *sc, const char *in, size_t len,
     struct buf *out, size_t *consumed);
@@ -55,7 +57,8 @@ bool body_scan_is_done(const struct body_scan *sc);
 /*
  * BDAT chunks are raw (no dot-stuffing, RFC 3030): check a chunk for bare CR/LF and long lines
  * and append it. Same flags and size accounting; call body_chunk_finish() after the LAST chunk
- * (a final line without CRLF is flagged as bare).
+ * (a final line without CRLF is flagged BODY_FLAG_BARE_LF, a final lone CR BODY_FLAG_BARE_CR;
+ * neither is appended). body_scan_is_done() is true after body_chunk_finish().
  */
 void body_chunk_feed(struct body_scan *sc, const char *in, size_t len, struct buf *out);
 void body_chunk_finish(struct body_scan *sc);

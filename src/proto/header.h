@@ -16,8 +16,8 @@ size_t header_section_len(const char *body, size_t len);
 /* True when the header section has a field named name (case-insensitive, e.g. "Message-ID"). */
 bool header_has_field(const char *body, size_t len, const char *name);
 /*
- * Copy the unfolded value of the first field named name into out (trimmed). Returns false when
- * absent.
+ * Copy the unfolded value of the first field named name into out (trimmed; out is reset first).
+ * Returns false when absent. Lines may end in CRLF or a lone LF.
  */
 bool header_get_field(const char *body, size_t len, const char *name, struct buf *out);
 /*
