@@ -1,0 +1,1319 @@
+/*
+ * conf_schema.c - the configuration schema: one table row per key (name, type setter, field
+ * offset, default, limits, validator), the walk that applies it to the YAML tree, and the checks
+ * that span several keys (references, duplicate names, TLS material).
+ *
+ * Defaults are YAML text parsed by the same setters as the file, so a default can never be a
+ * value the file itself could not hold. Every problem is recorded with its position and the walk
+ * goes on, so one run reports all of them.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../util/crc32c.h"
+#include "../util/fsops.h"
+#include "../util/log.h"
+#include "../util/num.h"
+#include "../util/str.h"
+#include "../util/xalloc.h"
+#include "conf.h"
+#include "conf_int.h"
+#include "../util/poison.h"
+
+struct conf_key;
+
+typedef void (*conf_set_fn)(struct conf_ctx *ctx, const struct conf_key *k, const struct ynode *v,
+    void *dst);
+typedef void (*conf_finish_fn)(struct conf_ctx *ctx, void *obj, const struct ynode *map);
+typedef bool (*conf_check_fn)(const char *s);
+
+struct conf_enum {
+	const char *name;
+	int value;
+};
+
+struct conf_table {
+	const struct conf_key *keys;
+	size_t n_keys;
+	size_t size;           /* element size, for lists of mappings */
+	conf_finish_fn finish; /* after the keys of one mapping: defaults that depend on others */
+};
+
+struct conf_key {
+	const char *name;
+	conf_set_fn set;
+	size_t off;       /* the field, from the start of the object the table describes */
+	size_t off2;      /* a second field: count of a list, period of a rate */
+	const char *dflt; /* YAML text of the default; NULL: zero, or set by a finish hook */
+	bool required;
+	bool readable;    /* a file that must be readable when files are checked */
+	bool lower;       /* store lower-cased (domains) */
+	uint64_t min, max;
+	const struct conf_enum *enums;
+	const struct conf_table *sub;
+	conf_check_fn check;
+	const char *check_what; /* "a host name or IP address" */
+};
+
+_Static_assert(sizeof(enum conf_tls) == sizeof(int), "enums are stored as int");
+_Static_assert(sizeof(enum conf_auth) == sizeof(int), "enums are stored as int");
+
+/* ---- small helpers ---- */
+
+static void *
+conf_field(void *obj, size_t off)
+{
+	return (char *)obj + off;
+}
+
+static void
+conf_path_key(struct conf_ctx *ctx, const char *key)
+{
+	if (ctx->path.len > 0)
+		buf_putc(&ctx->path, '.');
+	buf_append_str(&ctx->path, key);
+}
+
+static const char *
+conf_where(const struct conf_ctx *ctx)
+{
+	return ctx->path.len > 0 ? ctx->path.ptr : "the top level";
+}
+
+/* Edit distance of a and b, ASCII case-insensitive; large for long words. */
+static size_t
+conf_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), i, j;
+	size_t row[65];
+
+	if (la > 64 || lb > 64)
+		return SIZE_MAX;
+	for (j = 0; j <= lb; j++)
+		row[j] = j;
+	for (i = 1; i <= la; i++) {
+		size_t diag = row[0];
+
+		row[0] = i;
+		for (j = 1; j <= lb; j++) {
+			size_t up = row[j];
+			char ca = a[i - 1], cb = b[j - 1];
+			size_t cost;
+
+			if (ca >= 'A' && ca <= 'Z')
+				ca = (char)(ca - 'A' + 'a');
+			if (cb >= 'A' && cb <= 'Z')
+				cb = (char)(cb - 'A' + 'a');
+			cost = diag + (ca != cb);
+			if (row[j] + 1 < cost)
+				cost = row[j] + 1;
+			if (row[j - 1] + 1 < cost)
+				cost = row[j - 1] + 1;
+			row[j] = cost;
+			diag = up;
+		}
+	}
+	return row[lb];
+}
+
+/* The closest of names[0..n) to word when it is a plausible typo, else NULL. */
+static const char *
+conf_closest(const char *word, const char *const *names, size_t n)
+{
+	const char *best = NULL;
+	size_t best_d = SIZE_MAX, i;
+
+	for (i = 0; i < n; i++) {
+		size_t d;
+
+		if (names[i] == NULL)
+			continue;
+		d = conf_distance(word, names[i]);
+		if (d < best_d) {
+			best_d = d;
+			best = names[i];
+		}
+	}
+	if (best == NULL || best_d > 2 || best_d >= strlen(word))
+		return NULL;
+	return best;
+}
+
+static bool
+conf_has_control(const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The text of scalar v, or NULL after a diagnostic (wrong kind, empty, control characters).
+ * what names the expected value for the wrong-kind message ("a string", "a duration").
+ */
+static const char *
+conf_scalar(struct conf_ctx *ctx, const struct ynode *v, const char *what)
+{
+	if (v->kind == YNODE_BAD)
+		return NULL;
+	if (v->kind != YNODE_SCALAR) {
+		conf_load_value_error(ctx, v, "expected %s, got %s", what, conf_load_kind_name(v));
+		return NULL;
+	}
+	if (conf_load_is_null(v) || v->len == 0) {
+		conf_load_value_error(ctx, v, "needs a value (%s)", what);
+		return NULL;
+	}
+	if (conf_has_control(v->str)) {
+		conf_load_value_error(ctx, v, "contains a control character");
+		return NULL;
+	}
+	return v->str;
+}
+
+/* True when v is a sequence; null counts as an empty one. Diagnoses anything else. */
+static bool
+conf_is_list(struct conf_ctx *ctx, const struct ynode *v, const char *example)
+{
+	if (v->kind == YNODE_SEQ)
+		return true;
+	if (v->kind == YNODE_BAD || conf_load_is_null(v))
+		return false;
+	conf_load_value_error(ctx, v, "expected a list (%s), got %s", example,
+	    conf_load_kind_name(v));
+	return false;
+}
+
+static void
+conf_replace_str(void *dst, const char *s)
+{
+	char **p = dst;
+
+	free(*p);
+	*p = xstrdup(s);
+}
+
+/* ---- validators ---- */
+
+static bool
+conf_is_label(const char *s)
+{
+	size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-");
+
+	return n > 0 && n <= 64 && s[n] == '\0';
+}
+
+static bool
+conf_is_printable(const char *s)
+{
+	size_t n = 0;
+
+	for (; s[n] != '\0'; n++) {
+		if ((unsigned char)s[n] <= 0x20 || (unsigned char)s[n] >= 0x7f)
+			return false;
+	}
+	return n > 0 && n <= 255;
+}
+
+static bool
+conf_is_host(const char *s)
+{
+	return conf_net_is_hostname(s) || conf_net_is_ip(s);
+}
+
+/* RFC 5321 4.1.3: a domain or an address literal [1.2.3.4] / [IPv6:...]. */
+static bool
+conf_is_helo(const char *s)
+{
+	size_t n = strlen(s);
+	char ip[64];
+
+	if (s[0] != '[')
+		return conf_net_is_hostname(s);
+	if (n < 3 || s[n - 1] != ']' || n - 2 >= sizeof(ip))
+		return false;
+	memcpy(ip, s + 1, n - 2);
+	ip[n - 2] = '\0';
+	if (strncmp(ip, "IPv6:", 5) == 0)
+		return strchr(ip + 5, ':') != NULL && conf_net_is_ip(ip + 5);
+	return strchr(ip, ':') == NULL && conf_net_is_ip(ip);
+}
+
+/*
+ * crypt(3) strings of the schemes libxcrypt verifies well: yescrypt ($y$), gost-yescrypt ($gy$),
+ * scrypt ($7$), bcrypt ($2a$ $2b$ $2y$), SHA-crypt ($5$ $6$). Shape only: "$id$...$hash".
+ */
+static bool
+conf_is_crypt(const char *s)
+{
+	static const char *const ids[] = { "$y$", "$gy$", "$7$", "$2a$", "$2b$", "$2y$", "$5$",
+		"$6$" };
+	const char *last;
+	size_t i;
+
+	for (i = 0; i < HK_ARRAY_LEN(ids); i++) {
+		if (strncmp(s, ids[i], strlen(ids[i])) == 0)
+			break;
+	}
+	if (i == HK_ARRAY_LEN(ids))
+		return false;
+	if (s[strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789./$=,")] !=
+	    '\0')
+		return false;
+	last = strrchr(s, '$');
+	/* At least "$id$salt$hash" (bcrypt: "$2b$cost$salthash"), with a non-empty hash. */
+	return last - s > (ptrdiff_t)strlen(ids[i]) - 1 && last[1] != '\0' && strlen(last + 1) >= 8;
+}
+
+/* ---- setters, one per value type ---- */
+
+static void
+conf_set_str(struct conf_ctx *ctx, const struct conf_key *k, const struct ynode *v, void *dst)
+{
+	const char *s = conf_scalar(ctx, v, "a string");
+
+	if (s == NULL)
+		return;
+	if (k->check != NULL && !k->check(s)) {
+		conf_load_value_error(ctx, v, "%s is not %s", log_q(s), k->check_what);
+		return;
+	}
+	conf_replace_str(dst, s);
+}
+
+static void
+conf_set_secret_hash(struct conf_ctx *ctx, const struct conf_key *k, const struct ynode *v,
+    void *dst)
+{
+	const char *s = conf_scalar(ctx, v, "a crypt(3) hash");
+
+	if (s == NULL)
+		return;
+	/* The value is never echoed: a hash is still a secret worth keeping out of logs. */
+	if (!conf_is_crypt(s)) {
+		conf_load_value_error(ctx, v,
+		    "not a crypt(3) hash (expected \"$y$...\", \"$6$...\" or \"$2b$...\"; "
+		    "make one with: mkpasswd -m yescrypt)");
+		return;
+	}
+	conf_replace_str(dst, s);
+}
+
+static void
+conf_set_path(struct conf_ctx *ctx, const struct conf_key *k, const struct ynode *v, void *dst)
+{
+	const char *s = conf_scalar(ctx, v, "a file name");
+	struct stat st;
+	int fd;
+
+	if (s == NULL)
+		return;
+	if (k->readable && ctx->check_files) {
+		fd = fsops_openat(AT_FDCWD, s, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0);
+		if (fd == -1) {
+			conf_load_value_error(ctx, v, "cannot read %s: %s", log_q(s),
+			    strerror(errno));
+			return;
+		}
+		if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+			conf_load_value_error(ctx, v, "%s is not a regular file", log_q(s));
+			fsops_close(fd);
+			return;
+		}
+		fsops_close(fd);
+	}
+	conf_replace_str(dst, s);
+}
+
+static void
+conf_set_bool(struct conf_ctx *ctx, const struct conf_key *k, const struct ynode *v, void *dst)
+{
+	const char *s = conf_scalar(ctx, v, "true or false");
+
+	if (s == NULL)
+		return;
+	if (strcmp(s, "true") == 0 || strcmp(s, "True") == 0 || strcmp(s, "TRUE") == 0)
+		*(bool *)dst = true;
+	else if (strcmp(s, "false") == 0 || strcmp(s, "False") == 0 || strcmp(s, "FALSE") == 0)
+		*(bool *)dst = false;
+	else
+		conf_load_value_error(ctx, v, "%s is not true or false", log_q(s));
+}
+
+static int
+conf_number(struct conf_ctx *ctx, const struct conf_key *k, const struct ynode *v, uint64_t *out)
+{
+	const char *s = conf_scalar(ctx, v, "a number");
+
+	if (s == NULL)
+		return -1;
+	if (num_parse_u64z(s, UINT64_MAX, out) == -1) {
+		conf_load_value_error(ctx, v, "%s is not a whole number", log_q(s));
+		return -1;
+	}
+	if (*out < k->min || *out > k->max) {
+		conf_load_value_error(ctx, v, "%s is out of range (%llu to %llu)", s,
+		    (unsigned long long)k->min, (unsigned long long)k->max);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+conf_set_uint(struct conf_ctx *ctx, const struct conf_key *k, const struct ynode *v, void *dst)
+{
+	uint64_t n;
+
+	HK_ASSERT(k->max <= UINT32_MAX);
+	if (conf_number(ctx, k, v, &n) == 0)
+		*(unsigned *)dst = (unsigned)n;
+}
+
+static void
+conf_set_u64(struct conf_ctx *ctx, const struct conf_key *k, const struct ynode *v, void *dst)
+{
+	uint64_t n;
+
+	if (conf_number(ctx, k, v, &n) == 0)
+		*(uint64_t *)dst = n;
+}
+
+/* ms in the largest unit that divides it: 86400000 -> "1d". */
+static void
+conf_fmt_duration(uint64_t ms, char *out, size_t size)
+{
+	static const struct {
+		const char *unit;
+		uint64_t ms;
+	} units[] = { { "d", 86400000 }, { "h", 3600000 }, { "m", 60000 }, { "s", 1000 } };
+	size_t i;
+
+	for (i = 0; i < HK_ARRAY_LEN(units); i++) {
+		if (ms >= units[i].ms && ms % units[i].ms == 0) {
+			snprintf(out, size, "%llu%s", (unsigned long long)(ms / units[i].ms),
+			    units[i].unit);
+			return;
+		}
+	}
+	snprintf(out, size, "%llums", (unsigned long long)ms);
+}
+
+/* One duration into *out; -1 after a diagnostic. */
+static int
+conf_duration(struct conf_ctx *ctx, const struct conf_key *k, const struct ynode *v,
+    uint64_t *out)
+{
+	const char *s = conf_scalar(ctx, v, "a duration");
+
+	if (s == NULL)
+		return -1;
+	if (num_parse_duration_ms(s, out) == -1) {
+		conf_load_value_error(ctx, v, "%s is not a duration (use 30s, 5m, 2h, 5d)",
+		    log_q(s));
+		return -1;
+	}
+	if (*out < k->min || *out > k->max) {
+		char lo[32], hi[32];
+
+		conf_fmt_duration(k->min, lo, sizeof(lo));
+		conf_fmt_duration(k->max, hi, sizeof(hi));
+		conf_load_value_error(ctx, v, "%s is out of range (%s to %s)", log_q(s), lo, hi);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+conf_set_duration(struct conf_ctx *ctx, const struct conf_key *k, const struct ynode *v,
+    void *dst)
+{
+	uint64_t ms;
+
+	if (conf_duration(ctx, k, v, &ms) == 0)
+		*(uint64_t *)dst = ms;
+}
+
+static void
+conf_set_size(struct conf_ctx *ctx, const struct conf_key *k, const struct ynode *v, void *dst)
+{
+	const char *s = conf_scalar(ctx, v, "a size");
+	uint64_t n;
+
+	if (s == NULL)
+		return;
+	if (num_parse_size(s, &n) == -1) {
+		conf_load_value_error(ctx, v, "%s is not a size (use 512K, 25M, 1G)", log_q(s));
+		return;
+	}
+	if (n < k->min) {
+		HK_ASSERT(k->min == 1);
+		conf_load_value_error(ctx, v, "must be more than 0 (use 512K, 25M, 1G)");
+		return;
+	}
+	*(uint64_t *)dst = n;
+}
+
+static void
+conf_set_rate(struct conf_ctx *ctx, const struct conf_key *k, const struct ynode *v, void *dst)
+{
+	const char *s = conf_scalar(ctx, v, "a rate");
+	uint64_t count, period;
+
+	if (s == NULL)
+		return;
+	if (num_parse_rate(s, &count, &period) == -1) {
+		conf_load_value_error(ctx, v, "%s is not a rate (use 10/s, 600/m, 100/h)",
+		    log_q(s));
+		return;
+	}
+	*(uint64_t *)dst = count;
+	*(uint64_t *)((char *)dst - k->off + k->off2) = period;
+}
+
+static const struct conf_enum *
+conf_enum_find(const struct conf_enum *e, const char *s)
+{
+	for (; e->name != NULL; e++) {
+		if (strcmp(e->name, s) == 0)
+			return e;
+	}
+	return NULL;
+}
+
+static void
+conf_enum_error(struct conf_ctx *ctx, const struct conf_enum *enums, const struct ynode *v)
+{
+	struct buf b = BUF_INIT;
+	const struct conf_enum *e;
+
+	for (e = enums; e->name != NULL; e++)
+		buf_printf(&b, "%s%s", e == enums ? "" : ", ", e->name);
+	conf_load_value_error(ctx, v, "%s is not one of: %s", log_q(v->str), b.ptr);
+	buf_fini(&b);
+}
+
+static void
+conf_set_enum(struct conf_ctx *ctx, const struct conf_key *k, const struct ynode *v, void *dst)
+{
+	const char *s = conf_scalar(ctx, v, "a word");
+	const struct conf_enum *e;
+
+	if (s == NULL)
+		return;
+	e = conf_enum_find(k->enums, s);
+	if (e == NULL) {
+		conf_enum_error(ctx, k->enums, v);
+		return;
+	}
+	*(int *)dst = e->value;
+}
+
+static void
+conf_set_log_level(struct conf_ctx *ctx, const struct conf_key *k, const struct ynode *v,
+    void *dst)
+{
+	const char *s = conf_scalar(ctx, v, "a log level");
+
+	if (s == NULL)
+		return;
+	if (conf_enum_find(k->enums, s) == NULL) {
+		conf_enum_error(ctx, k->enums, v);
+		return;
+	}
+	conf_replace_str(dst, s);
+}
+
+/* A scalar or a list of enum words, or'ed together: relay, log.trace. */
+static void
+conf_set_flags(struct conf_ctx *ctx, const struct conf_key *k, const struct ynode *v, void *dst)
+{
+	const struct ynode *one = v;
+	unsigned bits = 0;
+	size_t i, n = 1;
+
+	if (v->kind == YNODE_SEQ) {
+		n = v->n;
+		if (n == 0 && k->min > 0) {
+			conf_load_value_error(ctx, v, "needs at least one value");
+			return;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		const struct conf_enum *e;
+		const char *s;
+
+		if (v->kind == YNODE_SEQ)
+			one = v->items[i];
+		s = conf_scalar(ctx, one, "a word or a list of words");
+		if (s == NULL)
+			return;
+		e = conf_enum_find(k->enums, s);
+		if (e == NULL) {
+			conf_enum_error(ctx, k->enums, one);
+			return;
+		}
+		if (bits & (unsigned)e->value) {
+			conf_load_value_error(ctx, one, "%s is listed twice", log_q(s));
+			return;
+		}
+		bits |= (unsigned)e->value;
+	}
+	*(unsigned *)dst = bits;
+}
+
+static void
+conf_set_addr(struct conf_ctx *ctx, const struct conf_key *k, const struct ynode *v, void *dst)
+{
+	const char *s = conf_scalar(ctx, v, "an address");
+	struct conf_addr *a = dst, parsed;
+	const char *why = NULL;
+
+	if (s == NULL)
+		return;
+	if (conf_addr_parse(s, &parsed, &why) == -1) {
+		conf_load_value_error(ctx, v,
+		    "%s is not a listening address: %s (use 127.0.0.1:25, [::1]:25 or /path.sock)",
+		    log_q(s), why);
+		return;
+	}
+	free(a->text);
+	*a = parsed;
+}
+
+/* A list of scalars into a growing array: each item parsed by item_fn. */
+static void
+conf_set_cidrs(struct conf_ctx *ctx, const struct conf_key *k, const struct ynode *v, void *dst)
+{
+	struct conf_cidr **arr = dst;
+	size_t *count = (size_t *)((char *)dst - k->off + k->off2), i, saved = ctx->path.len;
+
+	free(*arr);
+	*arr = NULL;
+	*count = 0;
+	if (!conf_is_list(ctx, v, "[127.0.0.0/8, \"::1/128\"]"))
+		return;
+	*arr = xcalloc(v->n > 0 ? v->n : 1, sizeof(**arr));
+	for (i = 0; i < v->n; i++) {
+		const char *why = NULL, *s;
+
+		buf_printf(&ctx->path, "[%zu]", i);
+		s = conf_scalar(ctx, v->items[i], "a network");
+		if (s != NULL && conf_cidr_parse(s, &(*arr)[*count], &why) == -1)
+			conf_load_value_error(ctx, v->items[i],
+			    "%s is not a network: %s (use 10.0.0.0/8, 2001:db8::/32 or 192.0.2.7)",
+			    log_q(s), why);
+		else if (s != NULL)
+			(*count)++;
+		buf_truncate(&ctx->path, saved);
+	}
+}
+
+static void
+conf_set_durations(struct conf_ctx *ctx, const struct conf_key *k, const struct ynode *v,
+    void *dst)
+{
+	uint64_t **arr = dst;
+	size_t *count = (size_t *)((char *)dst - k->off + k->off2), i, saved = ctx->path.len;
+
+	free(*arr);
+	*arr = NULL;
+	*count = 0;
+	if (!conf_is_list(ctx, v, "[1m, 5m, 1h]"))
+		return;
+	if (v->n == 0) {
+		conf_load_value_error(ctx, v, "needs at least one duration");
+		return;
+	}
+	*arr = xcalloc(v->n, sizeof(**arr));
+	for (i = 0; i < v->n; i++) {
+		buf_printf(&ctx->path, "[%zu]", i);
+		if (conf_duration(ctx, k, v->items[i], &(*arr)[*count]) == 0)
+			(*count)++;
+		buf_truncate(&ctx->path, saved);
+	}
+}
+
+static void
+conf_set_strs(struct conf_ctx *ctx, const struct conf_key *k, const struct ynode *v, void *dst)
+{
+	char ***arr = dst;
+	size_t *count = (size_t *)((char *)dst - k->off + k->off2), i, saved = ctx->path.len;
+
+	if (!conf_is_list(ctx, v, "[a, b]"))
+		return;
+	*arr = xcalloc(v->n > 0 ? v->n : 1, sizeof(**arr));
+	for (i = 0; i < v->n; i++) {
+		const char *s;
+
+		buf_printf(&ctx->path, "[%zu]", i);
+		s = conf_scalar(ctx, v->items[i], "a string");
+		if (s != NULL && k->check != NULL && !k->check(s)) {
+			conf_load_value_error(ctx, v->items[i], "%s is not %s", log_q(s),
+			    k->check_what);
+		} else if (s != NULL) {
+			(*arr)[*count] = xstrdup(s);
+			if (k->lower)
+				str_lower((*arr)[*count]);
+			(*count)++;
+		}
+		buf_truncate(&ctx->path, saved);
+	}
+}
+
+/* Route upstreams are names here; conf_finish() resolves them once every upstream is known. */
+static void
+conf_set_route_upstreams(struct conf_ctx *ctx, const struct conf_key *k, const struct ynode *v,
+    void *dst)
+{
+	size_t **arr = dst;
+	size_t *count = (size_t *)((char *)dst - k->off + k->off2), i, saved = ctx->path.len;
+
+	if (!conf_is_list(ctx, v, "[primary, backup]"))
+		return;
+	*arr = xcalloc(v->n > 0 ? v->n : 1, sizeof(**arr));
+	*count = v->n;
+	for (i = 0; i < v->n; i++) {
+		buf_printf(&ctx->path, "[%zu]", i);
+		(*arr)[i] = SIZE_MAX;
+		(void)conf_scalar(ctx, v->items[i], "an upstream name");
+		buf_truncate(&ctx->path, saved);
+	}
+}
+
+static void conf_map_apply(struct conf_ctx *ctx, const struct conf_table *t, void *obj,
+    const struct ynode *map, const struct ynode *owner);
+
+static void
+conf_set_map(struct conf_ctx *ctx, const struct conf_key *k, const struct ynode *v, void *dst)
+{
+	if (v != NULL && v->kind != YNODE_MAP && v->kind != YNODE_BAD && !conf_load_is_null(v))
+		conf_load_value_error(ctx, v, "expected a mapping (key: value), got %s",
+		    conf_load_kind_name(v));
+	conf_map_apply(ctx, k->sub, dst,
+	    v != NULL && v->kind == YNODE_MAP ? v : NULL, v);
+}
+
+/* A list of mappings: listen, users, upstreams, routes. */
+static void
+conf_set_list(struct conf_ctx *ctx, const struct conf_key *k, const struct ynode *v, void *dst)
+{
+	void **arr = dst;
+	size_t *count = (size_t *)((char *)dst - k->off + k->off2), i, saved = ctx->path.len;
+
+	if (!conf_is_list(ctx, v, "one \"- key: value\" entry each"))
+		return;
+	*arr = xcalloc(v->n > 0 ? v->n : 1, k->sub->size);
+	*count = v->n;
+	for (i = 0; i < v->n; i++) {
+		const struct ynode *item = v->items[i];
+
+		buf_printf(&ctx->path, "[%zu]", i);
+		if (item->kind == YNODE_MAP)
+			conf_map_apply(ctx, k->sub, (char *)*arr + i * k->sub->size, item, item);
+		else if (item->kind != YNODE_BAD)
+			conf_load_value_error(ctx, item, "expected a mapping (key: value), got %s",
+			    conf_load_kind_name(item));
+		buf_truncate(&ctx->path, saved);
+	}
+}
+
+/* ---- the walk ---- */
+
+static void
+conf_apply_default(struct conf_ctx *ctx, const struct conf_key *k, void *dst)
+{
+	struct ynode *dv = NULL;
+	size_t before = ctx->n_msgs;
+
+	int rc = conf_load_tree(ctx, k->dflt, strlen(k->dflt), &dv);
+
+	HK_ASSERT(rc == 0 && dv != NULL);
+	k->set(ctx, k, dv, dst);
+	conf_load_tree_free(dv);
+	HK_ASSERT(ctx->n_msgs == before);
+}
+
+static void
+conf_unknown_key(struct conf_ctx *ctx, const struct conf_table *t, const struct ynode *key)
+{
+	const char *names[64];
+	const char *best;
+	struct buf all = BUF_INIT;
+	size_t i;
+
+	for (i = 0; i < t->n_keys; i++) {
+		names[i] = t->keys[i].name;
+		buf_printf(&all, "%s%s", i ? ", " : "", names[i]);
+	}
+	best = conf_closest(key->str, names, t->n_keys);
+	if (best != NULL)
+		conf_load_error(ctx, key, "unknown key %s in %s (did you mean \"%s\"?)",
+		    log_q(key->str), conf_where(ctx), best);
+	else
+		conf_load_error(ctx, key, "unknown key %s in %s (known keys: %s)", log_q(key->str),
+		    conf_where(ctx), all.ptr);
+	buf_fini(&all);
+}
+
+/*
+ * Apply table t to obj from map (NULL: absent, so only defaults). owner is where a missing
+ * required key is reported (the mapping, or 1:1 for an empty file).
+ */
+static void
+conf_map_apply(struct conf_ctx *ctx, const struct conf_table *t, void *obj, const struct ynode *map,
+    const struct ynode *owner)
+{
+	const struct ynode *seen[64] = { NULL };
+	size_t i, j, saved = ctx->path.len;
+
+	HK_ASSERT(t->n_keys <= HK_ARRAY_LEN(seen));
+	for (i = 0; map != NULL && i + 1 < map->n; i += 2) {
+		const struct ynode *key = map->items[i], *val = map->items[i + 1];
+
+		if (key->kind == YNODE_BAD)
+			continue;
+		if (key->kind != YNODE_SCALAR) {
+			conf_load_error(ctx, key, "keys must be plain words, not %s",
+			    conf_load_kind_name(key));
+			continue;
+		}
+		for (j = 0; j < t->n_keys; j++) {
+			if (strcmp(key->str, t->keys[j].name) == 0)
+				break;
+		}
+		if (j == t->n_keys) {
+			conf_unknown_key(ctx, t, key);
+			continue;
+		}
+		if (seen[j] != NULL) {
+			conf_load_error(ctx, key, "duplicate key %s in %s (first at %u:%u)",
+			    log_q(key->str), conf_where(ctx), seen[j]->line, seen[j]->col);
+			continue;
+		}
+		seen[j] = key;
+		conf_path_key(ctx, key->str);
+		t->keys[j].set(ctx, &t->keys[j], val, conf_field(obj, t->keys[j].off));
+		buf_truncate(&ctx->path, saved);
+	}
+	for (j = 0; j < t->n_keys; j++) {
+		const struct conf_key *k = &t->keys[j];
+
+		if (seen[j] != NULL)
+			continue;
+		conf_path_key(ctx, k->name);
+		if (k->required) {
+			buf_truncate(&ctx->path, saved);
+			conf_load_error(ctx, owner, "missing required key \"%s\" in %s", k->name,
+			    conf_where(ctx));
+		} else if (k->dflt != NULL) {
+			conf_apply_default(ctx, k, conf_field(obj, k->off));
+		} else if (k->set == conf_set_map) {
+			conf_set_map(ctx, k, NULL, conf_field(obj, k->off));
+		}
+		buf_truncate(&ctx->path, saved);
+	}
+	if (t->finish != NULL)
+		t->finish(ctx, obj, map);
+}
+
+/* ---- finish hooks: defaults and checks that need several keys ---- */
+
+static void
+conf_listener_finish(struct conf_ctx *ctx, void *obj, const struct ynode *map)
+{
+	struct conf_listener *l = obj;
+
+	if (l->name == NULL && l->addr.text != NULL)
+		l->name = xstrdup(l->addr.text);
+	l->implicit_submission = l->tls == CONF_TLS_IMPLICIT;
+	if ((l->relay & CONF_RELAY_AUTHENTICATED) && l->auth == CONF_AUTH_NONE)
+		conf_load_value_error(ctx, conf_load_map_get(map, "relay"),
+		    "relay: authenticated needs auth: optional or auth: required");
+	/* AUTH is only offered over TLS, so this listener could never authenticate anyone. */
+	if (l->auth != CONF_AUTH_NONE && l->tls == CONF_TLS_NONE && !l->allow_insecure_auth)
+		conf_load_value_error(ctx, conf_load_map_get(map, "auth"),
+		    "auth without TLS would send passwords in clear; use tls: starttls or "
+		    "tls: implicit (or allow_insecure_auth: true on a trusted network)");
+}
+
+static void
+conf_upstream_finish(struct conf_ctx *ctx, void *obj, const struct ynode *map)
+{
+	struct conf_upstream *u = obj;
+	const struct ynode *user = conf_load_map_get(map, "username");
+	const struct ynode *pass = conf_load_map_get(map, "password_file");
+
+	if (conf_load_map_get(map, "port") == NULL)
+		u->port = u->tls == CONF_TLS_IMPLICIT ? 465 : u->tls == CONF_TLS_NONE ? 25 : 587;
+	/* Judge by the keys written, so a refused value does not cause a second report. */
+	if (user != NULL && pass == NULL)
+		conf_load_value_error(ctx, user,
+		    "username needs password_file (a file holding the password)");
+	if (user == NULL && pass != NULL)
+		conf_load_value_error(ctx, pass, "password_file needs username");
+	if (user != NULL && u->tls == CONF_TLS_NONE)
+		conf_load_value_error(ctx, conf_load_map_get(map, "tls"),
+		    "tls: none with a username would send the password in clear; use tls: starttls "
+		    "or tls: implicit");
+}
+
+static void
+conf_route_finish(struct conf_ctx *ctx, void *obj, const struct ynode *map)
+{
+	struct conf_route *r = obj;
+	const struct ynode *at = conf_load_map_get(map, "name");
+
+	if (at == NULL)
+		at = map;
+	if (r->n_upstreams == 0 && !r->mx)
+		conf_load_value_error(ctx, at,
+		    "a route needs upstreams: [name, ...] or mx: true");
+	else if (r->n_upstreams > 0 && r->mx)
+		conf_load_value_error(ctx, conf_load_map_get(map, "mx"),
+		    "a route has either upstreams or mx: true, not both");
+}
+
+/* Report names[i] equal to an earlier one, at item i's key (else key2, else the item). */
+static void
+conf_check_unique(struct conf_ctx *ctx, const char *list, const char *const *names, size_t n,
+    const struct ynode *seq, const char *key, const char *key2)
+{
+	size_t i, j;
+
+	for (i = 0; i < n; i++) {
+		for (j = 0; names[i] != NULL && j < i; j++) {
+			const struct ynode *item, *at;
+
+			if (names[j] == NULL || strcmp(names[i], names[j]) != 0)
+				continue;
+			item = conf_load_seq_item(seq, i);
+			at = conf_load_map_get(item, key);
+			if (at == NULL && key2 != NULL)
+				at = conf_load_map_get(item, key2);
+			conf_load_error(ctx, at != NULL ? at : item,
+			    "%s[%zu]: duplicate name %s (also %s[%zu])", list, i, log_q(names[i]),
+			    list, j);
+			break;
+		}
+	}
+}
+
+static void
+conf_check_names(struct conf_ctx *ctx, struct conf *c)
+{
+	const char **names;
+	size_t i, n = c->n_listeners + c->n_users + c->n_upstreams + c->n_routes + 1;
+
+	names = xcalloc(n, sizeof(*names));
+	for (i = 0; i < c->n_listeners; i++)
+		names[i] = c->listeners[i].name;
+	conf_check_unique(ctx, "listen", names, c->n_listeners,
+	    conf_load_map_get(ctx->root, "listen"), "name", "address");
+	for (i = 0; i < c->n_users; i++)
+		names[i] = c->users[i].name;
+	conf_check_unique(ctx, "users", names, c->n_users, conf_load_map_get(ctx->root, "users"),
+	    "name", NULL);
+	for (i = 0; i < c->n_upstreams; i++)
+		names[i] = c->upstreams[i].name;
+	conf_check_unique(ctx, "upstreams", names, c->n_upstreams,
+	    conf_load_map_get(ctx->root, "upstreams"), "name", NULL);
+	for (i = 0; i < c->n_routes; i++)
+		names[i] = c->routes[i].name;
+	conf_check_unique(ctx, "routes", names, c->n_routes, conf_load_map_get(ctx->root, "routes"),
+	    "name", NULL);
+	free(names);
+}
+
+/* Resolve route upstream names to indexes; check match.listener and match.user references. */
+static void
+conf_check_routes(struct conf_ctx *ctx, struct conf *c)
+{
+	const struct ynode *routes = conf_load_map_get(ctx->root, "routes");
+	const char **names = xcalloc(c->n_upstreams + 1, sizeof(*names));
+	size_t i, j, u;
+
+	for (u = 0; u < c->n_upstreams; u++)
+		names[u] = c->upstreams[u].name;
+	for (i = 0; i < c->n_routes; i++) {
+		struct conf_route *r = &c->routes[i];
+		const struct ynode *item = conf_load_seq_item(routes, i);
+		const struct ynode *ups = conf_load_map_get(item, "upstreams");
+		const struct ynode *match = conf_load_map_get(item, "match");
+
+		for (j = 0; j < r->n_upstreams; j++) {
+			const struct ynode *nn = conf_load_seq_item(ups, j);
+			const char *best;
+			size_t k;
+
+			if (nn == NULL || nn->kind != YNODE_SCALAR)
+				continue;
+			for (u = 0; u < c->n_upstreams; u++) {
+				if (names[u] != NULL && strcmp(names[u], nn->str) == 0)
+					break;
+			}
+			if (u == c->n_upstreams) {
+				best = conf_closest(nn->str, names, c->n_upstreams);
+				conf_load_error(ctx, nn,
+				    "routes[%zu].upstreams[%zu]: unknown upstream %s%s%s%s", i, j,
+				    log_q(nn->str), best ? " (did you mean \"" : "",
+				    best ? best : "", best ? "\"?)" : "");
+				continue;
+			}
+			for (k = 0; k < j; k++) {
+				if (r->upstreams[k] == u) {
+					conf_load_error(ctx, nn, "routes[%zu].upstreams[%zu]: "
+					    "upstream %s is listed twice", i, j, log_q(nn->str));
+					break;
+				}
+			}
+			r->upstreams[j] = u;
+		}
+		for (j = 0; j < r->n_listeners; j++) {
+			for (u = 0; u < c->n_listeners; u++) {
+				if (c->listeners[u].name != NULL &&
+				    strcmp(c->listeners[u].name, r->listeners[j]) == 0)
+					break;
+			}
+			if (u == c->n_listeners)
+				conf_load_error(ctx,
+				    conf_load_seq_item(conf_load_map_get(match, "listener"), j),
+				    "routes[%zu].match.listener: no listener is named %s", i,
+				    log_q(r->listeners[j]));
+		}
+		for (j = 0; j < r->n_users; j++) {
+			if (conf_user_find(c, r->users[j]) == NULL)
+				conf_load_error(ctx,
+				    conf_load_seq_item(conf_load_map_get(match, "user"), j),
+				    "routes[%zu].match.user: no user is named %s", i,
+				    log_q(r->users[j]));
+		}
+	}
+	free(names);
+}
+
+static void
+conf_finish(struct conf_ctx *ctx, void *obj, const struct ynode *map)
+{
+	struct conf *c = obj;
+	const struct ynode *listen = conf_load_map_get(map, "listen"), *routes;
+	const struct ynode *tls = conf_load_map_get(map, "tls");
+	char host[256];
+	size_t i;
+
+	if (c->hostname == NULL || c->node == NULL) {
+		if (gethostname(host, sizeof(host)) == -1 || host[0] == '\0' ||
+		    memchr(host, '\0', sizeof(host)) == NULL || !conf_net_is_hostname(host))
+			memcpy(host, "localhost", sizeof("localhost"));
+		if (c->hostname == NULL)
+			c->hostname = xstrdup(host);
+		if (c->node == NULL)
+			c->node = xstrndup(host, strcspn(host, "."));
+	}
+	if (conf_load_map_get(map, "node_id") == NULL)
+		c->node_id = crc32c(0, c->node, strlen(c->node)) & 0xff;
+	if (c->api_control_socket == NULL && c->state != NULL) {
+		size_t n = strlen(c->state);
+
+		c->api_control_socket = xasprintf("%s%scontrol.sock", c->state,
+		    n > 0 && c->state[n - 1] == '/' ? "" : "/");
+	}
+	for (i = 0; i < c->n_upstreams; i++) {
+		if (c->upstreams[i].helo == NULL)
+			c->upstreams[i].helo = xstrdup(c->hostname);
+	}
+	for (i = 0; i < c->n_listeners; i++) {
+		const struct conf_listener *l = &c->listeners[i];
+		const struct ynode *item = conf_load_seq_item(listen, i);
+		const struct ynode *at = conf_load_map_get(item, "tls");
+
+		/* Keys present but refused were reported already: do not pile on. */
+		if (l->tls == CONF_TLS_NONE || (conf_load_map_get(tls, "cert") != NULL &&
+		    conf_load_map_get(tls, "key") != NULL))
+			continue;
+		conf_load_error(ctx, at != NULL ? at : item,
+		    "listen[%zu].tls: %s needs a certificate: set tls: { cert: FILE, key: FILE } "
+		    "at the top level", i, l->tls == CONF_TLS_STARTTLS ? "starttls" : "implicit");
+	}
+	conf_check_names(ctx, c);
+	conf_check_routes(ctx, c);
+	routes = conf_load_map_get(map, "routes");
+	if (routes != NULL &&
+	    (conf_load_is_null(routes) || (routes->kind == YNODE_SEQ && routes->n == 0)))
+		conf_load_error(ctx, routes,
+		    "routes: needs at least one route (mail must go somewhere)");
+}
+
+/* ---- the schema ---- */
+
+#define CONF_KEYS(a) .keys = (a), .n_keys = HK_ARRAY_LEN(a)
+#define CONF_DAY_MS (86400000ull)
+#define CONF_DURATION(lo, hi) .set = conf_set_duration, .min = (lo), .max = (hi)
+
+static const struct conf_enum conf_tls_enum[] = {
+	{ "none", CONF_TLS_NONE }, { "starttls", CONF_TLS_STARTTLS },
+	{ "implicit", CONF_TLS_IMPLICIT }, { NULL, 0 },
+};
+
+static const struct conf_enum conf_auth_enum[] = {
+	{ "none", CONF_AUTH_NONE }, { "optional", CONF_AUTH_OPTIONAL },
+	{ "required", CONF_AUTH_REQUIRED }, { NULL, 0 },
+};
+
+static const struct conf_enum conf_relay_enum[] = {
+	{ "networks", CONF_RELAY_NETWORKS }, { "authenticated", CONF_RELAY_AUTHENTICATED },
+	{ NULL, 0 },
+};
+
+static const struct conf_enum conf_trace_enum[] = {
+	{ "smtpd", TRACE_SMTPD }, { "smtpc", TRACE_SMTPC }, { "spool", TRACE_SPOOL }, { NULL, 0 },
+};
+
+static const struct conf_enum conf_level_enum[] = {
+	{ "debug", LOG_LEVEL_DEBUG }, { "info", LOG_LEVEL_INFO }, { "warn", LOG_LEVEL_WARN },
+	{ "error", LOG_LEVEL_ERROR }, { NULL, 0 },
+};
+
+static const struct conf_key conf_listener_keys[] = {
+	{ .name = "address", .set = conf_set_addr, .off = offsetof(struct conf_listener, addr),
+	  .required = true },
+	{ .name = "name", .set = conf_set_str, .off = offsetof(struct conf_listener, name),
+	  .check = conf_is_printable, .check_what = "a name (printable, no spaces)" },
+	{ .name = "tls", .set = conf_set_enum, .off = offsetof(struct conf_listener, tls),
+	  .dflt = "none", .enums = conf_tls_enum },
+	{ .name = "auth", .set = conf_set_enum, .off = offsetof(struct conf_listener, auth),
+	  .dflt = "none", .enums = conf_auth_enum },
+	{ .name = "relay", .set = conf_set_flags, .off = offsetof(struct conf_listener, relay),
+	  .dflt = "networks", .enums = conf_relay_enum, .min = 1 },
+	{ .name = "allow_insecure_auth", .set = conf_set_bool,
+	  .off = offsetof(struct conf_listener, allow_insecure_auth), .dflt = "false" },
+};
+
+static const struct conf_table conf_listener_table = {
+	CONF_KEYS(conf_listener_keys), .size = sizeof(struct conf_listener),
+	.finish = conf_listener_finish,
+};
+
+static const struct conf_key conf_tls_keys[] = {
+	{ .name = "cert", .set = conf_set_path, .off = offsetof(struct conf, tls_cert),
+	  .readable = true },
+	{ .name = "key", .set = conf_set_path, .off = offsetof(struct conf, tls_key),
+	  .readable = true },
+};
+
+static const struct conf_table conf_tls_table = { CONF_KEYS(conf_tls_keys) };
+
+static const struct conf_key conf_user_keys[] = {
+	{ .name = "name", .set = conf_set_str, .off = offsetof(struct conf_user, name),
+	  .required = true, .check = conf_is_printable,
+	  .check_what = "a user name (printable, no spaces)" },
+	{ .name = "password_hash", .set = conf_set_secret_hash,
+	  .off = offsetof(struct conf_user, password_hash), .required = true },
+};
+
+static const struct conf_table conf_user_table = {
+	CONF_KEYS(conf_user_keys), .size = sizeof(struct conf_user),
+};
+
+static const struct conf_key conf_limits_keys[] = {
+	{ .name = "max_message_size", .set = conf_set_size,
+	  .off = offsetof(struct conf_limits, max_message_size), .dflt = "25M", .min = 1 },
+	{ .name = "max_recipients", .set = conf_set_uint,
+	  .off = offsetof(struct conf_limits, max_recipients), .dflt = "1000", .min = 1,
+	  .max = 1000000 },
+	{ .name = "max_line", .set = conf_set_uint, .off = offsetof(struct conf_limits, max_line),
+	  .dflt = "8192", .min = 1000, .max = 1048576 },
+	{ .name = "max_connections", .set = conf_set_uint,
+	  .off = offsetof(struct conf_limits, max_connections), .dflt = "1000", .min = 1,
+	  .max = 1000000 },
+	{ .name = "max_connections_per_ip", .set = conf_set_uint,
+	  .off = offsetof(struct conf_limits, max_connections_per_ip), .dflt = "100", .min = 1,
+	  .max = 1000000 },
+	{ .name = "max_errors", .set = conf_set_uint,
+	  .off = offsetof(struct conf_limits, max_errors),
+	  .dflt = "10", .min = 1, .max = 1000 },
+	{ .name = "command_timeout", CONF_DURATION(1000, CONF_DAY_MS),
+	  .off = offsetof(struct conf_limits, command_timeout_ms), .dflt = "5m" },
+	{ .name = "data_timeout", CONF_DURATION(1000, CONF_DAY_MS),
+	  .off = offsetof(struct conf_limits, data_timeout_ms), .dflt = "10m" },
+	{ .name = "auth_failures_per_min", .set = conf_set_uint,
+	  .off = offsetof(struct conf_limits, auth_failures_per_min), .dflt = "5", .min = 1,
+	  .max = 1000000 },
+};
+
+static const struct conf_table conf_limits_table = { CONF_KEYS(conf_limits_keys) };
+
+static const struct conf_key conf_upstream_limits_keys[] = {
+	{ .name = "per_day", .set = conf_set_u64,
+	  .off = offsetof(struct conf_upstream_limits, per_day),
+	  .dflt = "0", .max = UINT32_MAX },
+	{ .name = "per_hour", .set = conf_set_u64,
+	  .off = offsetof(struct conf_upstream_limits, per_hour), .dflt = "0", .max = UINT32_MAX },
+	{ .name = "rate", .set = conf_set_rate,
+	  .off = offsetof(struct conf_upstream_limits, rate_count),
+	  .off2 = offsetof(struct conf_upstream_limits, rate_period_ms) },
+	{ .name = "connections", .set = conf_set_uint,
+	  .off = offsetof(struct conf_upstream_limits, connections), .dflt = "4", .min = 1,
+	  .max = 1000 },
+	{ .name = "recipients_per_message", .set = conf_set_uint,
+	  .off = offsetof(struct conf_upstream_limits, recipients_per_message), .dflt = "100",
+	  .min = 1, .max = 100000 },
+	{ .name = "max_size", .set = conf_set_size,
+	  .off = offsetof(struct conf_upstream_limits, max_size), .dflt = "0" },
+};
+
+static const struct conf_table conf_upstream_limits_table = {
+	CONF_KEYS(conf_upstream_limits_keys),
+};
+
+static const struct conf_key conf_upstream_keys[] = {
+	{ .name = "name", .set = conf_set_str, .off = offsetof(struct conf_upstream, name),
+	  .required = true, .check = conf_is_label,
+	  .check_what = "a name (letters, digits, \"_\", \"-\", \".\"; up to 64)" },
+	{ .name = "host", .set = conf_set_str, .off = offsetof(struct conf_upstream, host),
+	  .required = true, .check = conf_is_host, .check_what = "a host name or IP address" },
+	{ .name = "port", .set = conf_set_uint, .off = offsetof(struct conf_upstream, port),
+	  .min = 1, .max = 65535 },
+	{ .name = "tls", .set = conf_set_enum, .off = offsetof(struct conf_upstream, tls),
+	  .dflt = "starttls", .enums = conf_tls_enum },
+	{ .name = "verify", .set = conf_set_bool, .off = offsetof(struct conf_upstream, verify),
+	  .dflt = "true" },
+	{ .name = "ca_file", .set = conf_set_path, .off = offsetof(struct conf_upstream, ca_file),
+	  .readable = true },
+	{ .name = "username", .set = conf_set_str,
+	  .off = offsetof(struct conf_upstream, username) },
+	{ .name = "password_file", .set = conf_set_path,
+	  .off = offsetof(struct conf_upstream, password_file), .readable = true },
+	{ .name = "helo", .set = conf_set_str, .off = offsetof(struct conf_upstream, helo),
+	  .check = conf_is_helo,
+	  .check_what = "a host name or an address literal like [192.0.2.1]" },
+	{ .name = "limits", .set = conf_set_map, .off = offsetof(struct conf_upstream, limits),
+	  .sub = &conf_upstream_limits_table },
+};
+
+static const struct conf_table conf_upstream_table = {
+	CONF_KEYS(conf_upstream_keys), .size = sizeof(struct conf_upstream),
+	.finish = conf_upstream_finish,
+};
+
+#define CONF_DOMAINS .set = conf_set_strs, .check = conf_net_is_hostname, .lower = true, \
+	.check_what = "a domain name"
+
+static const struct conf_key conf_match_keys[] = {
+	{ .name = "sender_domain", CONF_DOMAINS, .off = offsetof(struct conf_route, sender_domains),
+	  .off2 = offsetof(struct conf_route, n_sender_domains) },
+	{ .name = "recipient_domain", CONF_DOMAINS,
+	  .off = offsetof(struct conf_route, recipient_domains),
+	  .off2 = offsetof(struct conf_route, n_recipient_domains) },
+	{ .name = "listener", .set = conf_set_strs, .off = offsetof(struct conf_route, listeners),
+	  .off2 = offsetof(struct conf_route, n_listeners) },
+	{ .name = "user", .set = conf_set_strs, .off = offsetof(struct conf_route, users),
+	  .off2 = offsetof(struct conf_route, n_users) },
+};
+
+static const struct conf_table conf_match_table = { CONF_KEYS(conf_match_keys) };
+
+static const struct conf_key conf_route_keys[] = {
+	{ .name = "name", .set = conf_set_str, .off = offsetof(struct conf_route, name),
+	  .required = true, .check = conf_is_label,
+	  .check_what = "a name (letters, digits, \"_\", \"-\", \".\"; up to 64)" },
+	{ .name = "match", .set = conf_set_map, .off = 0, .sub = &conf_match_table },
+	{ .name = "upstreams", .set = conf_set_route_upstreams,
+	  .off = offsetof(struct conf_route, upstreams),
+	  .off2 = offsetof(struct conf_route, n_upstreams) },
+	{ .name = "mx", .set = conf_set_bool, .off = offsetof(struct conf_route, mx),
+	  .dflt = "false" },
+};
+
+static const struct conf_table conf_route_table = {
+	CONF_KEYS(conf_route_keys), .size = sizeof(struct conf_route), .finish = conf_route_finish,
+};
+
+static const struct conf_key conf_retry_keys[] = {
+	{ .name = "schedule", .set = conf_set_durations, .min = 1000, .max = 30 * CONF_DAY_MS,
+	  .off = offsetof(struct conf, retry_schedule_ms), .off2 = offsetof(struct conf, n_retry),
+	  .dflt = "[1m, 5m, 15m, 1h, 4h]" },
+	{ .name = "max_age", CONF_DURATION(60000, 365 * CONF_DAY_MS),
+	  .off = offsetof(struct conf, retry_max_age_ms), .dflt = "5d" },
+};
+
+static const struct conf_table conf_retry_table = { CONF_KEYS(conf_retry_keys) };
+
+static const struct conf_key conf_api_keys[] = {
+	{ .name = "listen", .set = conf_set_addr, .off = offsetof(struct conf, api_listen),
+	  .dflt = "127.0.0.1:8025" },
+	{ .name = "token_file", .set = conf_set_path, .off = offsetof(struct conf, api_token_file),
+	  .readable = true },
+	{ .name = "control_socket", .set = conf_set_path,
+	  .off = offsetof(struct conf, api_control_socket) },
+};
+
+static const struct conf_table conf_api_table = { CONF_KEYS(conf_api_keys) };
+
+static const struct conf_key conf_log_keys[] = {
+	{ .name = "level", .set = conf_set_log_level, .off = offsetof(struct conf, log_level),
+	  .dflt = "info", .enums = conf_level_enum },
+	{ .name = "trace", .set = conf_set_flags, .off = offsetof(struct conf, log_trace),
+	  .dflt = "[]", .enums = conf_trace_enum },
+	{ .name = "retention", CONF_DURATION(CONF_DAY_MS, 3650 * CONF_DAY_MS),
+	  .off = offsetof(struct conf, log_retention_ms), .dflt = "30d" },
+	{ .name = "keep_bodies", .set = conf_set_bool,
+	  .off = offsetof(struct conf, log_keep_bodies),
+	  .dflt = "true" },
+};
+
+static const struct conf_table conf_log_table = { CONF_KEYS(conf_log_keys) };
+
+static const struct conf_key conf_top_keys[] = {
+	{ .name = "node", .set = conf_set_str, .off = offsetof(struct conf, node),
+	  .check = conf_is_label,
+	  .check_what = "a node name (letters, digits, \"_\", \"-\", \".\"; up to 64)" },
+	{ .name = "node_id", .set = conf_set_uint, .off = offsetof(struct conf, node_id),
+	  .max = 255 },
+	{ .name = "hostname", .set = conf_set_str, .off = offsetof(struct conf, hostname),
+	  .check = conf_net_is_hostname, .check_what = "a host name" },
+	{ .name = "spool", .set = conf_set_path, .off = offsetof(struct conf, spool),
+	  .dflt = "/var/spool/hikyaku" },
+	{ .name = "state", .set = conf_set_path, .off = offsetof(struct conf, state),
+	  .dflt = "/var/lib/hikyaku" },
+	{ .name = "user", .set = conf_set_str, .off = offsetof(struct conf, user),
+	  .dflt = "hikyaku",
+	  .check = conf_is_label, .check_what = "a system user name" },
+	{ .name = "listen", .set = conf_set_list, .off = offsetof(struct conf, listeners),
+	  .off2 = offsetof(struct conf, n_listeners), .sub = &conf_listener_table,
+	  .required = true },
+	{ .name = "tls", .set = conf_set_map, .off = 0, .sub = &conf_tls_table },
+	{ .name = "networks", .set = conf_set_cidrs, .off = offsetof(struct conf, networks),
+	  .off2 = offsetof(struct conf, n_networks), .dflt = "[127.0.0.0/8, \"::1/128\"]" },
+	{ .name = "users", .set = conf_set_list, .off = offsetof(struct conf, users),
+	  .off2 = offsetof(struct conf, n_users), .sub = &conf_user_table },
+	{ .name = "limits", .set = conf_set_map, .off = offsetof(struct conf, limits),
+	  .sub = &conf_limits_table },
+	{ .name = "upstreams", .set = conf_set_list, .off = offsetof(struct conf, upstreams),
+	  .off2 = offsetof(struct conf, n_upstreams), .sub = &conf_upstream_table,
+	  .required = true },
+	{ .name = "routes", .set = conf_set_list, .off = offsetof(struct conf, routes),
+	  .off2 = offsetof(struct conf, n_routes), .sub = &conf_route_table, .required = true },
+	{ .name = "retry", .set = conf_set_map, .off = 0, .sub = &conf_retry_table },
+	{ .name = "api", .set = conf_set_map, .off = 0, .sub = &conf_api_table },
+	{ .name = "log", .set = conf_set_map, .off = 0, .sub = &conf_log_table },
+	{ .name = "spool_workers", .set = conf_set_uint,
+	  .off = offsetof(struct conf, spool_workers),
+	  .dflt = "8", .min = 1, .max = 256 },
+};
+
+static const struct conf_table conf_top_table = {
+	CONF_KEYS(conf_top_keys), .finish = conf_finish,
+};
+
+void
+conf_schema_apply(struct conf_ctx *ctx, const struct ynode *root)
+{
+	conf_map_apply(ctx, &conf_top_table, ctx->conf, root, root);
+}
