@@ -19,7 +19,7 @@
 HK_MUST_CHECK int num_parse_u64(const char *s, size_t n, uint64_t max, uint64_t *out);
 /* Same, stopping at the NUL. */
 HK_MUST_CHECK int num_parse_u64z(const char *s, uint64_t max, uint64_t *out);
-/* Parse a lower-case hex number of 1..16 digits. */
+/* Parse a hex number of 1..16 digits (either case). */
 HK_MUST_CHECK int num_parse_hex64(const char *s, size_t n, uint64_t *out);
 /* *out = a + b; -1 on overflow. */
 static inline HK_MUST_CHECK int
