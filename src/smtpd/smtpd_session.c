@@ -832,7 +832,8 @@ smtpd_event_cb(struct bufferevent *bev, short what, void *arg)
 		    log_q(e != 0 && ERR_reason_error_string(e) != NULL ? ERR_reason_error_string(e) :
 		    (EVUTIL_SOCKET_ERROR() != 0 ? evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()) :
 		    "handshake failed")));
-	} else if ((what & BEV_EVENT_ERROR) && s->state != SMTPD_STATE_CLOSING) {
+	} else if ((what & BEV_EVENT_ERROR) && s->state != SMTPD_STATE_CLOSING &&
+	    EVUTIL_SOCKET_ERROR() != 0) {
 		log_debug("smtpd", "conn_error", "sess=%lu client=%s err=%s", s->id, s->ip,
 		    log_q(evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR())));
 	}
