@@ -173,7 +173,7 @@ smtp_cmd_next_param(const char *arg, size_t len, size_t *pos, struct smtp_param 
 	size_t i = *pos, k;
 
 	if (i < len && arg[i] != ' ') {
-		*why = "parameters must be separated by spaces";
+		smtp_cmd_fail(SMTP_CMD_SYNTAX, why, "parameters must be separated by spaces");
 		return -1;
 	}
 	while (i < len && arg[i] == ' ')
@@ -187,13 +187,13 @@ smtp_cmd_next_param(const char *arg, size_t len, size_t *pos, struct smtp_param 
 		/* esmtp-keyword = (ALPHA / DIGIT) *(ALPHA / DIGIT / "-") */
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
 		    (c == '-' && i > k))) {
-			*why = "bad parameter keyword";
+			smtp_cmd_fail(SMTP_CMD_SYNTAX, why, "bad parameter keyword");
 			return -1;
 		}
 		i++;
 	}
 	if (i == k) {
-		*why = "empty parameter keyword";
+		smtp_cmd_fail(SMTP_CMD_SYNTAX, why, "empty parameter keyword");
 		return -1;
 	}
 	p->key = arg + k;
@@ -208,13 +208,13 @@ smtp_cmd_next_param(const char *arg, size_t len, size_t *pos, struct smtp_param 
 			unsigned char c = (unsigned char)arg[i];
 
 			if (c < 33 || c > 126 || c == '=') {
-				*why = "bad character in parameter value";
+				smtp_cmd_fail(SMTP_CMD_SYNTAX, why, "bad character in parameter value");
 				return -1;
 			}
 			i++;
 		}
 		if (i == v) {
-			*why = "empty parameter value";
+			smtp_cmd_fail(SMTP_CMD_SYNTAX, why, "empty parameter value");
 			return -1;
 		}
 		p->val = arg + v;

@@ -407,6 +407,32 @@ test_smtp_cmd_outputs_are_bounded(void **state)
 	    SMTP_CMD_TOO_LONG);
 }
 
+/* why is optional everywhere. */
+static void
+test_smtp_cmd_why_optional(void **state)
+{
+	struct smtp_cmd c;
+	struct smtp_mail_args m;
+	struct smtp_rcpt_args r;
+	char mech[21], dom[SMTP_DOMAIN_MAX + 1];
+	const char *ir;
+	size_t ir_len;
+	uint64_t size;
+	bool last;
+
+	(void)state;
+	assert_int_equal(smtp_cmd_parse("X\r", 2, &c, NULL), SMTP_CMD_SYNTAX);
+	assert_int_equal(smtp_cmd_parse("XYZZY", 5, &c, NULL), SMTP_CMD_UNKNOWN);
+	assert_int_equal(smtp_cmd_parse_mail("FROM:<a@b>x", 11, &m, NULL), SMTP_CMD_SYNTAX);
+	assert_int_equal(smtp_cmd_parse_mail("FROM:<a@b> -X", 13, &m, NULL), SMTP_CMD_SYNTAX);
+	assert_int_equal(smtp_cmd_parse_mail("FROM:<a@b> X=", 13, &m, NULL), SMTP_CMD_SYNTAX);
+	assert_int_equal(smtp_cmd_parse_mail("FROM:<a b@c>", 12, &m, NULL), SMTP_CMD_SYNTAX);
+	assert_int_equal(smtp_cmd_parse_rcpt("TO:<a@b> =1", 11, false, &r, NULL), SMTP_CMD_SYNTAX);
+	assert_int_equal(smtp_cmd_parse_bdat("x", 1, 10, &size, &last, NULL), SMTP_CMD_SYNTAX);
+	assert_int_equal(smtp_cmd_parse_auth("P@", 2, mech, &ir, &ir_len, NULL), SMTP_CMD_SYNTAX);
+	assert_int_equal(smtp_cmd_parse_helo("-x", 2, true, dom, NULL), SMTP_CMD_SYNTAX);
+}
+
 int
 main(void)
 {
@@ -416,6 +442,7 @@ main(void)
 		cmocka_unit_test(test_smtp_cmd_size_bounds),
 		cmocka_unit_test(test_smtp_cmd_bdat_bounds),
 		cmocka_unit_test(test_smtp_cmd_outputs_are_bounded),
+		cmocka_unit_test(test_smtp_cmd_why_optional),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
