@@ -883,6 +883,40 @@ test_relative_paths_kept(void **state)
 	conf_unref(c);
 }
 
+/* The shipped files stay valid: make run starts from the first, make install copies the second. */
+static void
+test_shipped_configs_load(void **state)
+{
+	char path[1100], *text;
+	struct conf_diag d;
+	struct conf *c = NULL;
+
+	(void)state;
+	conf_diag_init(&d);
+	snprintf(path, sizeof(path), "%s/../../etc/hikyaku.dev.yaml", getenv("HK_DATA_DIR"));
+	if (conf_load(path, &c, &d) != 0)
+		fail_msg("%s", d.text.ptr);
+	assert_string_equal(c->listeners[0].addr.text, "127.0.0.1:2525");
+	assert_string_equal(c->spool, "./var/spool");
+	assert_string_equal(c->state, "./var/lib");
+	assert_string_equal(c->api_control_socket, "./var/run/control.sock");
+	assert_string_equal(c->api_listen.text, "127.0.0.1:8025");
+	assert_int_equal(c->n_upstreams, 0);
+	assert_true(c->routes[0].mx);
+	conf_unref(c);
+
+	snprintf(path, sizeof(path), "%s/../../etc/hikyaku.example.yaml", getenv("HK_DATA_DIR"));
+	text = read_text(path);
+	assert_non_null(text);
+	if (conf_load_string(path, text, strlen(text), false, &c, &d) != 0)
+		fail_msg("%s", d.text.ptr);
+	assert_int_equal(c->n_listeners, 3);
+	assert_int_equal(c->n_upstreams, 2);
+	conf_unref(c);
+	free(text);
+	conf_diag_fini(&d);
+}
+
 int
 main(void)
 {
@@ -900,6 +934,7 @@ main(void)
 		cmocka_unit_test(test_cidr),
 		cmocka_unit_test(test_networks_contain),
 		cmocka_unit_test(test_relative_paths_kept),
+		cmocka_unit_test(test_shipped_configs_load),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
