@@ -153,7 +153,11 @@ const struct conf_user *conf_user_find(const struct conf *c, const char *name);
 bool conf_networks_contain(const struct conf *c, const struct sockaddr *sa);
 /* True when sa is inside cidr. */
 bool conf_cidr_contains(const struct conf_cidr *cidr, const struct sockaddr *sa);
-/* Parse "host:port", "[v6]:port", "ip:port" (numeric only) or "/unix/path". -1 with *why. */
+/*
+ * Parse "ip:port", "[v6]:port" (numeric addresses only, port 1..65535) or a Unix socket path
+ * starting with "/" or ".". -1 with *why (static) and out untouched; on success out->text is a
+ * copy the caller frees.
+ */
 HK_MUST_CHECK int conf_addr_parse(const char *text, struct conf_addr *out, const char **why);
 /* Parse "10.0.0.0/8", "::1/128", or a bare address (full prefix). */
 HK_MUST_CHECK int conf_cidr_parse(const char *text, struct conf_cidr *out, const char **why);
