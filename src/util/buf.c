@@ -46,6 +46,8 @@ buf_reserve(struct buf *b, size_t extra)
 	}
 	b->ptr = xreallocarray(b->ptr, cap, 1);
 	b->cap = cap;
+	/* Keep the promise ptr[len] == '\0' even for a buffer that only reserved. */
+	b->ptr[b->len] = '\0';
 }
 
 void

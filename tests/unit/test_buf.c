@@ -94,6 +94,8 @@ test_buf_reserve(void **state)
 	(void)state;
 	buf_reserve(&b, 1000);
 	assert_true(b.cap >= 1001);
+	/* A buffer that only reserved is still an empty C string. */
+	assert_string_equal(b.ptr, "");
 	p = b.ptr;
 	buf_append(&b, "x", 1);
 	buf_reserve(&b, 999);
