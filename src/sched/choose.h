@@ -53,7 +53,7 @@ struct choose_msg {
 enum choose_kind {
 	CHOOSE_SEND,  /* send to upstream now (or at at_ms, within CHOOSE_SPILL_MS) */
 	CHOOSE_WAIT,  /* nothing can take it now: re-run at at_ms and/or on an upstream event */
-	CHOOSE_NONE,  /* every upstream that could ever take it is excluded: the last verdict stands */
+	CHOOSE_NONE,  /* all that could ever take it are excluded: the last verdict stands */
 	CHOOSE_NEVER, /* no upstream of the route can ever take it: BOUNCE with status and why */
 };
 
@@ -68,9 +68,9 @@ enum choose_never {
 struct choose_result {
 	enum choose_kind kind;
 	size_t upstream; /* SEND: conf upstream index */
-	uint64_t n_rcpt; /* SEND: recipients in this transaction (the first n_rcpt still to deliver) */
+	uint64_t n_rcpt; /* SEND: recipients in this transaction (the first n_rcpt left) */
 	bool probe;      /* SEND: the breaker is half-open; this message is its one probe */
-	uint64_t at_ms;  /* SEND: when to start (>= now); WAIT: when to re-run (UINT64_MAX: no timer) */
+	uint64_t at_ms;  /* SEND: start (>= now); WAIT: re-run then (UINT64_MAX: no timer) */
 	bool on_event;   /* WAIT: also re-run when a connection is freed or a probe ends */
 	enum choose_never never; /* NEVER: which reason */
 	const char *status;      /* NEVER: enhanced status code for the DSN ("5.3.4") */

@@ -48,7 +48,9 @@ retry_base_wait_ms(const struct retry_policy *p, uint32_t deferrals)
 uint64_t
 retry_jitter_ms(uint64_t base, uint64_t rnd)
 {
-	uint64_t span = base / 1000 * RETRY_JITTER_PERMILLE + base % 1000 * RETRY_JITTER_PERMILLE / 1000;
+	/* floor(base * permille / 1000) without overflow. */
+	uint64_t span = base / 1000 * RETRY_JITTER_PERMILLE +
+	    base % 1000 * RETRY_JITTER_PERMILLE / 1000;
 
 	if (span == 0)
 		return base;

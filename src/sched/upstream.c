@@ -23,7 +23,7 @@ struct upstream_state {
 	uint64_t open_until_ms;
 	uint64_t open_wait_ms; /* wait of the last opening; 0 since the last close */
 
-	/* Quota: ring[m % UPSTREAM_RING] counts minute m for m in ring_minute-1440 .. ring_minute. */
+	/* Quota: ring[m % UPSTREAM_RING] counts minute m, ring_minute-1440 <= m <= ring_minute. */
 	uint64_t paused_until_ms;
 	uint64_t ring_minute;
 	uint64_t day_sum, hour_sum; /* sums of the day and hour windows at ring_minute */
@@ -359,8 +359,8 @@ upstream_quota_remove(struct upstream_state *st, uint64_t at_ms, uint64_t n)
 }
 
 void
-upstream_quota_rebuild(struct upstream_state *st, uint64_t now_ms, const struct upstream_count *list,
-    size_t n)
+upstream_quota_rebuild(struct upstream_state *st, uint64_t now_ms,
+    const struct upstream_count *list, size_t n)
 {
 	size_t i;
 
@@ -370,16 +370,17 @@ upstream_quota_rebuild(struct upstream_state *st, uint64_t now_ms, const struct 
 	st->hour_sum = 0;
 	st->ring_minute = now_ms / UPSTREAM_MINUTE_MS;
 	for (i = 0; i < n; i++)
-		upstream_quota_add(st, list[i].at_ms < now_ms ? list[i].at_ms : now_ms, list[i].count);
+		upstream_quota_add(st, list[i].at_ms < now_ms ? list[i].at_ms : now_ms,
+		    list[i].count);
 }
 
 void
-upstream_spill(struct upstream_state *st, uint64_t now_ms, enum upstream_window w, uint64_t until_ms,
-    const char *text)
+upstream_spill(struct upstream_state *st, uint64_t now_ms, enum upstream_window w,
+    uint64_t until_ms, const char *text)
 {
 	upstream_set_error(st, now_ms, text);
 	if (until_ms == 0) {
-		/* The provider's count includes what it saw from us: wait until our oldest leaves. */
+		/* The provider counted what we sent: wait until our oldest send leaves. */
 		until_ms = upstream_window_drain_at(st, now_ms, w, 1);
 		if (until_ms == UINT64_MAX || until_ms <= now_ms)
 			until_ms = upstream_add_sat(now_ms,

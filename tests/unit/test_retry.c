@@ -169,10 +169,12 @@ test_retry_no_max_age_never_expires(void **state)
 
 	(void)state;
 	assert_false(retry_is_expired(&p, T0, UINT64_MAX - 1));
-	assert_int_equal(retry_after_deferral(&p, &deferrals, T0, T0 + 400 * DAY, 0, &at), RETRY_AT);
+	assert_int_equal(retry_after_deferral(&p, &deferrals, T0, T0 + 400 * DAY, 0, &at),
+	    RETRY_AT);
 	assert_int_equal(at, T0 + 400 * DAY + 4 * HOUR - 24 * MIN);
 	/* Saturates instead of wrapping. */
-	assert_int_equal(retry_after_deferral(&p, &deferrals, T0, UINT64_MAX - 5, 0, &at), RETRY_AT);
+	assert_int_equal(retry_after_deferral(&p, &deferrals, T0, UINT64_MAX - 5, 0, &at),
+	    RETRY_AT);
 	assert_true(at == UINT64_MAX);
 }
 
