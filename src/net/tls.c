@@ -83,6 +83,7 @@ tls_describe(SSL *ssl, char *out, size_t size)
 		return out;
 	}
 	c = SSL_get_current_cipher(ssl);
-	snprintf(out, size, "%s:%s", SSL_get_version(ssl), c != NULL ? SSL_CIPHER_get_name(c) : "none");
+	snprintf(out, size, "%s:%s", SSL_get_version(ssl),
+	    c != NULL ? SSL_CIPHER_get_name(c) : "none");
 	return out;
 }

@@ -29,7 +29,8 @@ smtpd_sockaddr_text(const struct sockaddr *sa, char *out, size_t size)
 	out[0] = '\0';
 	switch (sa->sa_family) {
 	case AF_INET:
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)size);
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out,
+		    (socklen_t)size);
 		break;
 	case AF_INET6:
 		sin6 = (const struct sockaddr_in6 *)sa;
@@ -150,7 +151,8 @@ smtpd_accept_error_cb(struct evconnlistener *lev, void *arg)
 
 	/* EMFILE and friends would make the listener spin: pause it for a second. */
 	log_warn("smtpd", "accept_failed", "sess=0 listener=%s err=%s",
-	    log_q(l->sd->conf->listeners[l->index].addr.text), log_q(evutil_socket_error_to_string(e)));
+	    log_q(l->sd->conf->listeners[l->index].addr.text),
+	    log_q(evutil_socket_error_to_string(e)));
 	evconnlistener_disable(lev);
 	evtimer_add(l->sd->pause_ev, &tv);
 }
@@ -174,7 +176,8 @@ smtpd_listens_start(struct smtpd *sd, const int *fds, struct hk_err *err)
 	size_t i;
 
 	if (sd->n_listens < sd->conf->n_listeners) {
-		sd->listens = xreallocarray(sd->listens, sd->conf->n_listeners, sizeof(*sd->listens));
+		sd->listens = xreallocarray(sd->listens, sd->conf->n_listeners,
+		    sizeof(*sd->listens));
 		memset(sd->listens + sd->n_listens, 0,
 		    (sd->conf->n_listeners - sd->n_listens) * sizeof(*sd->listens));
 		sd->n_listens = sd->conf->n_listeners;

@@ -40,7 +40,7 @@ struct smtpd_params {
 	void *cb_arg;
 	/* Unix socket (sendmail -bs relay, later): -1 when none. */
 	int local_fd;
-	/* Added: crypt(3) checks for AUTH run here (borrowed); NULL runs them on the loop (tests). */
+	/* Added: AUTH crypt(3) checks run here (borrowed); NULL runs them on the loop (tests). */
 	struct jobs_pool *auth_pool;
 	/*
 	 * Added: pause before the greeting, to catch clients that talk first (554 5.5.0 and close);

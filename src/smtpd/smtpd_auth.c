@@ -4,9 +4,9 @@
  * Every attempt starts from fresh state. Unknown user and wrong password get the same reply
  * (535 5.7.8) after the same work: an unknown user is checked against a dummy setting of the
  * same algorithm. Failures are counted per client IP and per user name in one-minute windows
- * (limits.auth_failures_per_min): a user over the limit gets 454 4.7.0 before any check (even
- * with the right password, so guessing gains nothing); an IP over the limit gets 421 4.7.0 and
- * the connection is closed. The hash runs on auth_pool when there is one, so the loop never
+ * (limits.auth_failures_per_min): over either limit, AUTH gets 454 4.7.0 before any check (even
+ * with the right password, so guessing gains nothing). Throttled attempts count as failures of
+ * the IP too; at twice the limit the client gets 421 4.7.0 and the connection is closed. The hash runs on auth_pool when there is one, so the loop never
  * waits for it; the session is suspended meanwhile.
  * Credentials are never logged: the transcript shows "***" and auth_failed names only the user.
  */
@@ -57,7 +57,7 @@ smtpd_throttle_find(struct smtpd *sd, const char *key, bool create)
 	}
 	if (!create)
 		return NULL;
-	/* Full: reuse the stalest entry; an attacker flooding the table only forgets old windows. */
+	/* Full: reuse the stalest entry; flooding the table only forgets old windows. */
 	if (str_copy(oldest->key, sizeof(oldest->key), key) == -1)
 		return NULL;
 	oldest->window_start_ms = clock_mono_ms();
@@ -65,17 +65,20 @@ smtpd_throttle_find(struct smtpd *sd, const char *key, bool create)
 	return oldest;
 }
 
+unsigned
+smtpd_throttle_count(struct smtpd *sd, const char *key)
+{
+	struct smtpd_throttle_slot *t = smtpd_throttle_find(sd, key, false);
+
+	if (t == NULL || clock_mono_ms() - t->window_start_ms >= SMTPD_THROTTLE_WINDOW_MS)
+		return 0;
+	return t->count;
+}
+
 bool
 smtpd_throttle_is_over(struct smtpd *sd, const char *key, unsigned limit)
 {
-	struct smtpd_throttle_slot *t;
-
-	if (limit == 0)
-		return false;
-	t = smtpd_throttle_find(sd, key, false);
-	if (t == NULL || clock_mono_ms() - t->window_start_ms >= SMTPD_THROTTLE_WINDOW_MS)
-		return false;
-	return t->count >= limit;
+	return limit > 0 && smtpd_throttle_count(sd, key) >= limit;
 }
 
 void
@@ -160,7 +163,8 @@ smtpd_auth_check(const struct smtpd_session *s, const struct smtp_cmd *cmd, unio
 	}
 	if (cmd->arg == NULL || smtp_cmd_parse_auth(cmd->arg, cmd->arg_len, a->auth.mech,
 	    &a->auth.ir, &a->auth.ir_len, &why) != SMTP_CMD_OK) {
-		*r = (struct smtpd_reply){ 501, "5.5.4", "Syntax: AUTH mechanism [initial-response]" };
+		*r = (struct smtpd_reply){ 501, "5.5.4",
+		    "Syntax: AUTH mechanism [initial-response]" };
 		return false;
 	}
 	if (strcmp(a->auth.mech, "PLAIN") != 0 && strcmp(a->auth.mech, "LOGIN") != 0) {
@@ -242,15 +246,16 @@ smtpd_auth_done(void *arg)
 	s->auth_job = NULL;
 	if (j->ok) {
 		s->auth_user = xstrdup(j->user);
-		log_info("smtpd", "auth", "sess=%lu client=%s user=%s", s->id, s->ip, log_q(j->user));
+		log_info("smtpd", "auth", "sess=%lu client=%s user=%s", s->id, s->ip,
+		    log_q(j->user));
 		smtpd_reply(s, 235, "2.7.0", "Authentication successful");
 	} else {
 		smtpd_throttle_key(key, sizeof(key), 'i', s->ip);
 		smtpd_throttle_fail(s->sd, key);
 		smtpd_throttle_key(key, sizeof(key), 'u', j->user);
 		smtpd_throttle_fail(s->sd, key);
-		log_info("smtpd", "auth_failed", "sess=%lu client=%s user=%s why=credentials", s->id,
-		    s->ip, log_q(j->user));
+		log_info("smtpd", "auth_failed", "sess=%lu client=%s user=%s why=credentials",
+		    s->id, s->ip, log_q(j->user));
 		smtpd_auth_end(s);
 		smtpd_reply_error(s, 535, "5.7.8", "Authentication credentials invalid");
 	}
@@ -329,7 +334,8 @@ smtpd_auth_response(struct smtpd_session *s, struct buf *d)
 		return;
 	}
 	if (s->auth_step == 0) {
-		if (d->len == 0 || d->len >= SMTP_PATH_MAX || memchr(d->ptr, '\0', d->len) != NULL) {
+		if (d->len == 0 || d->len >= SMTP_PATH_MAX ||
+		    memchr(d->ptr, '\0', d->len) != NULL) {
 			smtpd_auth_end(s);
 			smtpd_reply_error(s, 535, "5.7.8", "Authentication credentials invalid");
 			return;
@@ -371,12 +377,22 @@ void
 smtpd_auth_proceed(struct smtpd_session *s, const struct smtp_cmd *cmd, union smtpd_args *a)
 {
 	char key[SMTP_PATH_MAX + 3];
+	unsigned limit;
 
 	smtpd_throttle_key(key, sizeof(key), 'i', s->ip);
-	if (smtpd_throttle_is_over(s->sd, key, s->conf->limits.auth_failures_per_min)) {
-		log_info("smtpd", "auth_failed", "sess=%lu client=%s why=throttled_ip", s->id, s->ip);
-		smtpd_reply(s, 421, "4.7.0", "Too many authentication failures, closing connection");
-		smtpd_session_close(s);
+	limit = s->conf->limits.auth_failures_per_min;
+	if (smtpd_throttle_is_over(s->sd, key, limit)) {
+		smtpd_throttle_fail(s->sd, key);
+		log_info("smtpd", "auth_failed", "sess=%lu client=%s why=throttled_ip", s->id,
+		    s->ip);
+		if (smtpd_throttle_count(s->sd, key) >= 2 * limit) {
+			smtpd_reply(s, 421, "4.7.0",
+			    "Too many authentication failures, closing connection");
+			smtpd_session_close(s);
+			return;
+		}
+		smtpd_reply_error(s, 454, "4.7.0",
+		    "Too many authentication failures, try again later");
 		return;
 	}
 	/* Fresh state for every attempt. */

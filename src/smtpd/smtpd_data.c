@@ -151,8 +151,8 @@ smtpd_commit_done_cb(int rc, const struct hk_err *err, void *arg)
 		if (c->sd != NULL && c->sd->queued_cb != NULL)
 			c->sd->queued_cb(c->sd->cb_arg, &c->env);
 	} else {
-		log_warn("smtpd", "commit_failed", "qid=%s sess=%lu err=%s errno=%d text=%s", c->qid,
-		    c->sess_id, hk_err_code_name(err != NULL ? err->code : HK_E_IO),
+		log_warn("smtpd", "commit_failed", "qid=%s sess=%lu err=%s errno=%d text=%s",
+		    c->qid, c->sess_id, hk_err_code_name(err != NULL ? err->code : HK_E_IO),
 		    err != NULL ? err->sys_errno : 0, log_q(err != NULL ? err->text : ""));
 	}
 	if (s != NULL) {
@@ -190,14 +190,15 @@ smtpd_received(const struct smtpd_session *s, const struct smtpd_commit *c, uint
 	const char *colon;
 
 	buf_printf(out, "Received: from %s (%s%s%s)\r\n", s->helo[0] != '\0' ? s->helo : "unknown",
-	    s->peer.ss_family == AF_INET6 && strchr(s->ip, ':') != NULL ? "[IPv6:" : "[", s->ip, "]");
+	    s->peer.ss_family == AF_INET6 && strchr(s->ip, ':') != NULL ? "[IPv6:" : "[", s->ip,
+	    "]");
 	buf_printf(out, "\tby %s (hikyaku) with %s id %s", s->conf->hostname, smtpd_protocol(s),
 	    c->qid);
 	if (s->in_tls && s->tls_desc[0] != '\0') {
 		colon = strchr(s->tls_desc, ':');
 		if (colon != NULL)
-			buf_printf(out, "\r\n\t(version=%.*s cipher=%s)", (int)(colon - s->tls_desc),
-			    s->tls_desc, colon + 1);
+			buf_printf(out, "\r\n\t(version=%.*s cipher=%s)",
+			    (int)(colon - s->tls_desc), s->tls_desc, colon + 1);
 	}
 	if (c->env.n_rcpts == 1)
 		buf_printf(out, "\r\n\tfor <%s>", c->env.rcpts[0].addr);
@@ -264,8 +265,8 @@ smtpd_commit_start(struct smtpd_session *s)
 	c->env.size = body.len;
 	memset(&err, 0, sizeof(err));
 	if (spool_commit(sd->spool, &c->env, &body, smtpd_commit_done_cb, c, &err) == -1) {
-		log_warn("smtpd", "commit_failed", "qid=%s sess=%lu err=%s errno=%d text=%s", c->qid,
-		    s->id, hk_err_code_name(err.code), err.sys_errno, log_q(err.text));
+		log_warn("smtpd", "commit_failed", "qid=%s sess=%lu err=%s errno=%d text=%s",
+		    c->qid, s->id, hk_err_code_name(err.code), err.sys_errno, log_q(err.text));
 		buf_fini(&body);
 		smtpd_commit_reply_error(s, &err);
 		smtpd_commit_free(c);
@@ -291,7 +292,8 @@ smtpd_content_end(struct smtpd_session *s)
 		smtpd_reply_error(s, 552, "5.3.4", "Message size exceeds fixed limit");
 	} else if (flags & (BODY_FLAG_BARE_LF | BODY_FLAG_BARE_CR)) {
 		why = "bare_cr_lf";
-		smtpd_reply_error(s, 554, "5.6.11", "Bare CR or LF in message, only CRLF is allowed");
+		smtpd_reply_error(s, 554, "5.6.11",
+		    "Bare CR or LF in message, only CRLF is allowed");
 	} else if (flags & BODY_FLAG_LONG_LINE) {
 		why = "long_line";
 		smtpd_reply_error(s, 500, "5.5.2", "Line too long");

@@ -242,6 +242,8 @@ int smtpd_auth_init(struct smtpd *sd, struct hk_err *err);
 void smtpd_auth_fini(struct smtpd *sd);
 /* Per-minute failure count of key ("i:1.2.3.4" / "u:name") and recording a failure. */
 bool smtpd_throttle_is_over(struct smtpd *sd, const char *key, unsigned limit);
+/* Failures of key in its current window. */
+unsigned smtpd_throttle_count(struct smtpd *sd, const char *key);
 void smtpd_throttle_fail(struct smtpd *sd, const char *key);
 
 #endif

@@ -355,7 +355,8 @@ static void
 smtpd_vrfy_proceed(struct smtpd_session *s, const struct smtp_cmd *cmd, union smtpd_args *a)
 {
 	/* RFC 5321 3.5.3: 252 when we will not verify but would accept the mail. */
-	smtpd_reply(s, 252, "2.5.0", "Cannot VRFY user, but will accept message and attempt delivery");
+	smtpd_reply(s, 252, "2.5.0",
+	    "Cannot VRFY user, but will accept message and attempt delivery");
 }
 
 static void
@@ -380,7 +381,8 @@ smtpd_starttls_check(const struct smtpd_session *s, const struct smtp_cmd *cmd,
 		return false;
 	}
 	if (s->tls_ctx == NULL) {
-		*r = (struct smtpd_reply){ 454, "4.7.0", "TLS not available due to temporary reason" };
+		*r = (struct smtpd_reply){ 454, "4.7.0",
+		    "TLS not available due to temporary reason" };
 		return false;
 	}
 	if (cmd->arg != NULL) {
@@ -396,6 +398,7 @@ smtpd_session_start_tls(struct smtpd_session *s)
 {
 	struct bufferevent *under = s->bev;
 	struct bufferevent *bev;
+	struct evbuffer *in;
 	SSL *ssl;
 
 	ssl = SSL_new(s->tls_ctx);
@@ -405,7 +408,8 @@ smtpd_session_start_tls(struct smtpd_session *s)
 	 * RFC 3207 5 and DESIGN.md 13: whatever the client sent after STARTTLS in the clear must
 	 * not be run as if it had come over TLS (command injection). Drop it all.
 	 */
-	evbuffer_drain(bufferevent_get_input(under), evbuffer_get_length(bufferevent_get_input(under)));
+	in = bufferevent_get_input(under);
+	evbuffer_drain(in, evbuffer_get_length(in));
 	conn_lines_reset(&s->lines);
 	conn_set_timeout(under, 0);
 	bufferevent_setwatermark(under, EV_READ, 0, 0);
@@ -455,7 +459,7 @@ static const struct smtpd_cmd smtpd_cmds[SMTP_VERB_COUNT] = {
 	[SMTP_VERB_DATA] = { .verb = "DATA", .states = SMTPD_IN(SMTPD_STATE_RCPT),
 	    .flags = SMTPD_CMD_NEEDS_AUTH | SMTPD_CMD_LAST_IN_GROUP,
 	    .check = smtpd_data_check, .proceed = smtpd_data_proceed },
-	/* RFC 3030 4.2: BDAT may be pipelined; the reply to BDAT LAST waits for the commit anyway. */
+	/* RFC 3030 4.2: BDAT may be pipelined; BDAT LAST waits for the commit anyway. */
 	[SMTP_VERB_BDAT] = { .verb = "BDAT",
 	    .states = SMTPD_IN(SMTPD_STATE_RCPT) | SMTPD_IN(SMTPD_STATE_CHUNKING),
 	    .flags = SMTPD_CMD_NEEDS_AUTH,
@@ -528,8 +532,8 @@ smtpd_trace_command(const struct smtpd_session *s, const char *line, size_t len)
 	if (len >= 5 && str_has_prefix_ci(line, len, "AUTH ")) {
 		sp = memchr(line + 5, ' ', len - 5);
 		if (sp != NULL) {
-			log_trace(TRACE_SMTPD, "smtpd", "recv", "sess=%lu line=%s masked=yes", s->id,
-			    log_qn(line, (size_t)(sp - line)));
+			log_trace(TRACE_SMTPD, "smtpd", "recv", "sess=%lu line=%s masked=yes",
+			    s->id, log_qn(line, (size_t)(sp - line)));
 			return;
 		}
 	}
@@ -630,7 +634,8 @@ smtpd_timer_cb(evutil_socket_t fd, short what, void *arg)
 	if (s->state != SMTPD_STATE_CLOSING)
 		return;
 	/* The close poll: free once our last reply left, or give up on a client that reads not. */
-	if (smtpd_session_is_drained(s) || ++s->close_polls * SMTPD_CLOSE_POLL_MS >= SMTPD_CLOSE_MAX_MS) {
+	if (smtpd_session_is_drained(s) ||
+	    ++s->close_polls * SMTPD_CLOSE_POLL_MS >= SMTPD_CLOSE_MAX_MS) {
 		smtpd_session_destroy(s);
 		return;
 	}
@@ -804,6 +809,7 @@ static void
 smtpd_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct smtpd_session *s = arg;
+	const char *reason;
 	unsigned long e;
 
 	if (what & BEV_EVENT_CONNECTED) {
@@ -828,10 +834,13 @@ smtpd_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 	if (s->state == SMTPD_STATE_TLS && (what & BEV_EVENT_ERROR)) {
 		e = bufferevent_get_openssl_error(bev);
+		reason = e != 0 ? ERR_reason_error_string(e) : NULL;
+		if (reason == NULL && EVUTIL_SOCKET_ERROR() != 0)
+			reason = evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR());
+		if (reason == NULL)
+			reason = "handshake failed";
 		log_info("smtpd", "tls_failed", "sess=%lu client=%s reason=%s", s->id, s->ip,
-		    log_q(e != 0 && ERR_reason_error_string(e) != NULL ? ERR_reason_error_string(e) :
-		    (EVUTIL_SOCKET_ERROR() != 0 ? evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()) :
-		    "handshake failed")));
+		    log_q(reason));
 	} else if ((what & BEV_EVENT_ERROR) && s->state != SMTPD_STATE_CLOSING &&
 	    EVUTIL_SOCKET_ERROR() != 0) {
 		log_debug("smtpd", "conn_error", "sess=%lu client=%s err=%s", s->id, s->ip,
