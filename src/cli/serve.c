@@ -38,6 +38,7 @@ struct serve {
 	struct conf *conf;
 	struct jobs *hub;
 	struct spool *spool;
+	struct jobs_pool *auth_pool; /* crypt(3) checks are slow by design: off the loop */
 	struct smtpd *smtpd;
 	struct id_gen ids;
 	SSL_CTX *tls_ctx;
@@ -398,6 +399,7 @@ serve_start(struct serve *sv)
 		    log_q("built without crash points"));
 #endif
 
+	sv->auth_pool = jobs_pool_new(sv->hub, "auth", 2);
 	memset(&sp, 0, sizeof(sp));
 	sp.base = sv->base;
 	sp.conf = sv->conf;
@@ -408,6 +410,7 @@ serve_start(struct serve *sv)
 	sp.queued_cb = serve_queued_cb;
 	sp.cb_arg = sv;
 	sp.local_fd = -1;
+	sp.auth_pool = sv->auth_pool;
 	sv->smtpd = smtpd_new(&sp, &err);
 	if (sv->smtpd == NULL) {
 		log_error("main", "start_failed", "sess=main step=smtpd err=%s", log_q(err.text));
@@ -438,6 +441,7 @@ serve_teardown(struct serve *sv)
 	size_t i;
 
 	smtpd_free(sv->smtpd);
+	jobs_pool_free(sv->auth_pool);
 	spool_free(sv->spool);
 	if (sv->jobs_ev)
 		event_free(sv->jobs_ev);

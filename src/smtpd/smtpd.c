@@ -189,6 +189,18 @@ smtpd_listens_start(struct smtpd *sd, const int *fds, struct hk_err *err)
 		l->lev = NULL;
 		if (fds == NULL || fds[i] < 0)
 			continue;
+		/*
+		 * Kernel receive timestamps, inherited by accepted sockets, tell whether a client's
+		 * first bytes arrived before our greeting (smtpd_session.c); implicit TLS starts
+		 * with the client's handshake, so it has no such test.
+		 */
+		if (sd->conf->listeners[i].tls != CONF_TLS_IMPLICIT) {
+			int on = 1;
+
+			if (setsockopt(fds[i], SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof(on)) == -1)
+				log_warn("smtpd", "no_rx_timestamps", "sess=0 listener=%s errno=%d",
+				    log_q(sd->conf->listeners[i].addr.text), errno);
+		}
 		/* main owns the fds (it keeps them across reloads): no LEV_OPT_CLOSE_ON_FREE. */
 		l->lev = evconnlistener_new(sd->base, smtpd_accept_cb, l, LEV_OPT_CLOSE_ON_EXEC, -1,
 		    fds[i]);
@@ -218,7 +230,7 @@ smtpd_new(const struct smtpd_params *p, struct hk_err *err)
 	sd->queued_cb = p->queued_cb;
 	sd->cb_arg = p->cb_arg;
 	sd->auth_pool = p->auth_pool;
-	sd->greet_delay_ms = p->greet_delay_ms != 0 ? p->greet_delay_ms : SMTPD_GREET_DELAY_MS;
+	sd->greet_delay_ms = p->greet_delay_ms;
 	TAILQ_INIT(&sd->sessions);
 	LIST_INIT(&sd->commits);
 	LIST_INIT(&sd->auth_jobs);

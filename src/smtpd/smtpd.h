@@ -43,13 +43,14 @@ struct smtpd_params {
 	/* Added: AUTH crypt(3) checks run here (borrowed); NULL runs them on the loop (tests). */
 	struct jobs_pool *auth_pool;
 	/*
-	 * Added: pause before the greeting, to catch clients that talk first (554 5.5.0 and close);
-	 * 0 means SMTPD_GREET_DELAY_MS.
+	 * Added: pause before the greeting (ms) for listeners without a configured limits.greet_pause
+	 * (tests). 0 greets at once: clients that talk first are still caught (554 5.5.0 and close) by
+	 * comparing the kernel's receive timestamp of their first bytes with the moment of the
+	 * greeting, which costs no latency.
 	 */
 	unsigned greet_delay_ms;
 };
 
-#define SMTPD_GREET_DELAY_MS 300
 
 /* Start accepting on every listener. NULL with err when an event cannot be set up. */
 struct smtpd *smtpd_new(const struct smtpd_params *p, struct hk_err *err);

@@ -120,6 +120,8 @@ struct smtpd_session {
 	SSL_CTX *tls_ctx;               /* referenced; NULL when none */
 	struct bufferevent *bev;
 	struct event *timer;            /* greeting pause, then the close poll */
+	struct event *pregreet;         /* first readability after an immediate greeting */
+	uint64_t greet_ns;              /* CLOCK_REALTIME just before the greeting was queued */
 	struct conn_lines lines;
 	struct buf line;
 	struct buf out;                 /* replies not yet handed to the socket */

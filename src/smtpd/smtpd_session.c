@@ -8,8 +8,13 @@
  * stays buffered (bounded by the read watermark) and is processed after the reply.
  *
  * Policy choices (documented here because clients see them):
- * - The greeting waits sd->greet_delay_ms (default 300 ms); a client that sends anything before it
- *   gets "554 5.5.0" and is disconnected (early talkers are spam engines, not MTAs).
+ * - A client that sends anything before the greeting gets "554 5.5.0" and is disconnected (early
+ *   talkers are spam engines, not MTAs; RFC 5321 4.3.1 has clients wait for the greeting). With
+ *   no greeting pause (the default), the greeting goes out at once and reading stays off until
+ *   the socket is first readable; then the kernel's receive timestamp of the first byte
+ *   (SO_TIMESTAMPNS, set on the listener) says whether it arrived before the greeting was queued.
+ *   A polite client cannot send before receiving the greeting, so this never refuses one, and
+ *   it costs no latency. With limits.greet_pause > 0 the greeting also waits that long.
  * - A command line ending in a bare LF is refused with 500 5.5.2 (only CRLF ends a line).
  * - A malformed BDAT line is answered 501 and the connection closed: its chunk size is unknown,
  *   so the following octets cannot be told from commands.
@@ -20,7 +25,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent_ssl.h>
@@ -40,6 +47,7 @@
 
 static void smtpd_session_process(struct smtpd_session *s);
 static void smtpd_session_setup_bev(struct smtpd_session *s);
+static void smtpd_greet_and_watch(struct smtpd_session *s);
 
 static const char *const smtpd_state_names[SMTPD_STATE_COUNT] = {
 	[SMTPD_STATE_CONNECTED] = "connected",
@@ -598,9 +606,19 @@ out:
 
 /* ---- the connection ---- */
 
+static uint64_t
+smtpd_realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static void
 smtpd_greet(struct smtpd_session *s)
 {
+	s->greet_ns = smtpd_realtime_ns();
 	smtpd_reply(s, 220, NULL, "%s ESMTP hikyaku", s->conf->hostname);
 	smtpd_enter_state(s, SMTPD_STATE_GREETED);
 	smtpd_session_flush(s);
@@ -626,9 +644,7 @@ smtpd_timer_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	if (s->state == SMTPD_STATE_CONNECTED) {
-		smtpd_greet(s);
-		/* Input that arrived exactly with the greeting: process it now. */
-		smtpd_session_process(s);
+		smtpd_greet_and_watch(s);
 		return;
 	}
 	if (s->state != SMTPD_STATE_CLOSING)
@@ -663,6 +679,104 @@ smtpd_early_talker(struct smtpd_session *s)
 	smtpd_reply(s, 554, "5.5.0", "Protocol error: talking before the greeting");
 	s->errors++;
 	smtpd_session_close(s);
+}
+
+/*
+ * True when the first byte waiting on fd was received before greet_ns. Peeks, so the data stays
+ * for the bufferevent. No timestamp (option unsupported): false, never a false refusal.
+ */
+static bool
+smtpd_arrived_before(evutil_socket_t fd, uint64_t greet_ns)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(struct timespec))];
+		struct cmsghdr align;
+	} cbuf;
+	struct msghdr mh;
+	struct iovec iov;
+	struct cmsghdr *cm;
+	char c;
+
+	memset(&mh, 0, sizeof(mh));
+	iov.iov_base = &c;
+	iov.iov_len = 1;
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = cbuf.buf;
+	mh.msg_controllen = sizeof(cbuf.buf);
+	if (recvmsg(fd, &mh, MSG_PEEK | MSG_DONTWAIT) <= 0)
+		return false;
+	for (cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm)) {
+		struct timespec ts;
+
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_TIMESTAMPNS)
+			continue;
+		memcpy(&ts, CMSG_DATA(cm), sizeof(ts));
+		return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec < greet_ns;
+	}
+	return false;
+}
+
+static void
+smtpd_early_drop(struct smtpd_session *s, evutil_socket_t fd)
+{
+	char junk[4096];
+	int i;
+
+	/* Discard what the client sent, so closing does not reset the connection before it has read
+	 * our 554. */
+	for (i = 0; i < 16 && recv(fd, junk, sizeof(junk), MSG_DONTWAIT) > 0; i++)
+		;
+	smtpd_early_talker(s);
+}
+
+static void
+smtpd_pregreet_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtpd_session *s = arg;
+	bool early = (what & EV_READ) && smtpd_arrived_before(fd, s->greet_ns);
+	int off = 0;
+
+	/* One test per connection: stop timestamping, hand reading to the bufferevent. */
+	if (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &off, sizeof(off)) == -1)
+		log_debug("smtpd", "rx_timestamps_off_failed", "sess=%lu errno=%d", s->id, errno);
+	event_free(s->pregreet);
+	s->pregreet = NULL;
+	if (early) {
+		smtpd_early_drop(s, fd);
+		return;
+	}
+	bufferevent_enable(s->bev, EV_READ);
+}
+
+/*
+ * End of the greeting pause (or none): a client whose bytes are already here talked first and
+ * gets 554 as its first reply; otherwise greet now and test the first bytes' receive time.
+ */
+static uint64_t
+smtpd_greet_pause_ms(const struct smtpd_session *s)
+{
+	return s->conf->limits.greet_pause_ms ? s->conf->limits.greet_pause_ms :
+	    s->sd->greet_delay_ms;
+}
+
+static void
+smtpd_greet_and_watch(struct smtpd_session *s)
+{
+	evutil_socket_t fd = bufferevent_getfd(s->bev);
+	struct timeval tv;
+	char c;
+
+	if (smtpd_greet_pause_ms(s) > 0 && recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0) {
+		smtpd_early_drop(s, fd);
+		return;
+	}
+	tv.tv_sec = (time_t)(s->conf->limits.command_timeout_ms / 1000);
+	tv.tv_usec = (suseconds_t)((s->conf->limits.command_timeout_ms % 1000) * 1000);
+	s->pregreet = event_new(s->sd->base, fd, EV_READ, smtpd_pregreet_cb, s);
+	HK_ASSERT(s->pregreet != NULL);
+	event_add(s->pregreet, &tv);
+	smtpd_greet(s);
 }
 
 static void
@@ -923,9 +1037,17 @@ smtpd_session_new(struct smtpd *sd, evutil_socket_t fd, const struct sockaddr *s
 	log_info("smtpd", "connect", "sess=%lu client=%s listener=%s", s->id, s->ip,
 	    log_q(s->lst->name != NULL ? s->lst->name : s->lst->addr.text));
 	if (s->state == SMTPD_STATE_CONNECTED) {
-		tv.tv_sec = (time_t)(sd->greet_delay_ms / 1000);
-		tv.tv_usec = (suseconds_t)((sd->greet_delay_ms % 1000) * 1000);
-		evtimer_add(s->timer, &tv);
+		/* Nothing is read before the greeting: early bytes stay in the kernel for the test. */
+		bufferevent_disable(s->bev, EV_READ);
+		uint64_t pause = smtpd_greet_pause_ms(s);
+
+		if (pause == 0) {
+			smtpd_greet_and_watch(s);
+		} else {
+			tv.tv_sec = (time_t)(pause / 1000);
+			tv.tv_usec = (suseconds_t)((pause % 1000) * 1000);
+			evtimer_add(s->timer, &tv);
+		}
 	}
 	return s;
 }
@@ -940,6 +1062,8 @@ smtpd_session_destroy(struct smtpd_session *s)
 	if (s->auth_job != NULL)
 		smtpd_auth_job_detach(s->auth_job);
 	smtpd_tx_reset(s);
+	if (s->pregreet != NULL)
+		event_free(s->pregreet);
 	if (s->bev != NULL)
 		bufferevent_free(s->bev);
 	event_free(s->timer);

@@ -40,7 +40,8 @@ def wait_for(pred, what, deadline=DEADLINE):
 
 
 @pytest.fixture
-def daemon(tmp_path):
+def daemon(tmp_path, request):
+    extra_limits = getattr(request, "param", "")
     binary = hikyaku_bin()
     if not os.access(binary, os.X_OK):
         pytest.skip("no binary at %s" % binary)
@@ -54,12 +55,12 @@ def daemon(tmp_path):
         "listen:\n"
         "  - address: 127.0.0.1:%d\n"
         "    relay: networks\n"
-        "limits: { max_message_size: 64K, max_recipients: 3 }\n"
+        "limits: { max_message_size: 64K, max_recipients: 3%s }\n"
         "upstreams:\n"
         "  - { name: primary, host: smtp.example.net, port: 587 }\n"
         "routes:\n"
         "  - { name: default, upstreams: [primary] }\n"
-        % (tmp_path / "spool", tmp_path / "state", port))
+        % (tmp_path / "spool", tmp_path / "state", port, extra_limits))
     (tmp_path / "state").mkdir()
     log = open(tmp_path / "daemon.log", "wb")
     proc = subprocess.Popen([binary, "serve", "-c", str(conf)], stdout=log,
@@ -161,12 +162,43 @@ def test_pipelined_commands_and_bare_lf_in_data(daemon):
 
 
 def test_talking_before_greeting_is_refused(daemon):
+    """No pause (the default): 220 goes out at once; the kernel receive time of the first bytes
+    shows they were sent before it, so the command is not run: 554 5.5.0, then close."""
     s = socket.create_connection(("127.0.0.1", daemon["port"]), timeout=DEADLINE)
     f = s.makefile("rb")
     try:
         s.sendall(b"EHLO early.example\r\n")
         code, lines = read_reply(f)
-        assert code == 554, lines
+        assert code == 220, lines
+        code, lines = read_reply(f)
+        assert code == 554 and lines[0].startswith("554 5.5.0"), lines
+        assert read_reply(f)[0] is None
+    finally:
+        f.close()
+        s.close()
+
+
+def test_polite_client_is_never_taken_for_an_early_talker(daemon):
+    for _ in range(50):
+        s = socket.create_connection(("127.0.0.1", daemon["port"]), timeout=DEADLINE)
+        f = s.makefile("rb")
+        try:
+            assert read_reply(f)[0] == 220
+            s.sendall(b"EHLO polite.example\r\n")
+            assert read_reply(f)[0] == 250
+        finally:
+            f.close()
+            s.close()
+
+
+@pytest.mark.parametrize("daemon", [", greet_pause: 2s"], indirect=True)
+def test_talking_during_greet_pause_gets_554_first(daemon):
+    s = socket.create_connection(("127.0.0.1", daemon["port"]), timeout=DEADLINE)
+    f = s.makefile("rb")
+    try:
+        s.sendall(b"EHLO early.example\r\n")
+        code, lines = read_reply(f)
+        assert code == 554 and lines[0].startswith("554 5.5.0"), lines
         assert read_reply(f)[0] is None
     finally:
         f.close()
