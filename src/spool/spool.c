@@ -178,6 +178,28 @@ spool_open_dirs(struct spool *sp, const char *dir, struct hk_err *err)
 	return 0;
 }
 
+/*
+ * Can this filesystem and process make an unnamed file in tmp/ and link it? (Probed in tmp/, which
+ * recovery empties, so a crash here leaves nothing behind in queue/.)
+ */
+static bool
+spool_tmpfile_works(struct spool *sp)
+{
+	static const char name[] = "tmpfile-probe";
+	bool ok;
+	int fd;
+
+	fd = fsops_open_tmpfile(sp->tmp_fd, 0640);
+	if (fd == -1)
+		return false;
+	fsops_unlinkat(sp->tmp_fd, name, 0);
+	ok = fsops_link_tmpfile(fd, sp->tmp_fd, name) == 0;
+	fsops_close(fd);
+	if (ok)
+		fsops_unlinkat(sp->tmp_fd, name, 0);
+	return ok;
+}
+
 struct spool *
 spool_new(const char *dir, struct jobs *hub, unsigned workers, unsigned max_inflight,
     struct hk_err *err)
@@ -195,6 +217,10 @@ spool_new(const char *dir, struct jobs *hub, unsigned workers, unsigned max_infl
 	sp->max_inflight = max_inflight;
 	buf_init(&sp->scratch);
 	atomic_init(&sp->dir_seq, 0);
+	sp->use_tmpfile = spool_tmpfile_works(sp);
+	if (!sp->use_tmpfile)
+		log_info("spool", "no_tmpfile", "sess=main why=%s",
+		    log_q("O_TMPFILE or /proc/self/fd unavailable: commits go through tmp/"));
 	sp->pool = jobs_pool_new(hub, "spool", workers > 0 ? workers : 1);
 	sp->dirsync = jobs_pool_new(hub, "dirsync", 1);
 	return sp;

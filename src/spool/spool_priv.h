@@ -27,6 +27,7 @@ struct spool {
 	struct jobs_pool *dirsync; /* "dirsync": one thread, group fsync of queue/ */
 	int root_fd, tmp_fd, queue_fd, corrupt_fd, maildrop_fd;
 	unsigned max_inflight; /* 0: no limit */
+	bool use_tmpfile;      /* commits link O_TMPFILE envelopes (else tmp/ + rename) */
 
 	/* Loop thread only. */
 	size_t commits;     /* commits in flight */

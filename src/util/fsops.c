@@ -25,7 +25,7 @@ static const char *const fsops_names[FSOPS_OP_COUNT] = {
 	[FSOPS_OPEN] = "open", [FSOPS_WRITE] = "write", [FSOPS_READ] = "read",
 	[FSOPS_FSYNC] = "fsync", [FSOPS_CLOSE] = "close", [FSOPS_RENAME] = "rename",
 	[FSOPS_UNLINK] = "unlink", [FSOPS_MKDIR] = "mkdir", [FSOPS_STAT] = "stat",
-	[FSOPS_UTIMENS] = "utimens", [FSOPS_OPENDIR] = "opendir",
+	[FSOPS_UTIMENS] = "utimens", [FSOPS_OPENDIR] = "opendir", [FSOPS_LINK] = "link",
 };
 
 /* True (errno set) when this call of op must fail. */
@@ -274,6 +274,38 @@ fsops_set_mtime_ms(int dirfd, const char *path, uint64_t ms)
 	ts[0].tv_nsec = (long)(ms % 1000) * 1000000L;
 	ts[1] = ts[0];
 	return utimensat(dirfd, path, ts, 0);
+}
+
+int
+fsops_set_mtime_fd(int fd, uint64_t ms)
+{
+	struct timespec ts[2];
+
+	if (fsops_should_fail(FSOPS_UTIMENS))
+		return -1;
+	ts[0].tv_sec = (time_t)(ms / 1000);
+	ts[0].tv_nsec = (long)(ms % 1000) * 1000000L;
+	ts[1] = ts[0];
+	return futimens(fd, ts);
+}
+
+int
+fsops_open_tmpfile(int dirfd, mode_t mode)
+{
+	if (fsops_should_fail(FSOPS_OPEN))
+		return -1;
+	return openat(dirfd, ".", O_WRONLY | O_TMPFILE | O_CLOEXEC, mode);
+}
+
+int
+fsops_link_tmpfile(int fd, int dirfd, const char *name)
+{
+	char path[64];
+
+	if (fsops_should_fail(FSOPS_LINK))
+		return -1;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	return linkat(AT_FDCWD, path, dirfd, name, AT_SYMLINK_FOLLOW);
 }
 
 DIR *

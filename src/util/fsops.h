@@ -33,6 +33,7 @@ enum fsops_op {
 	FSOPS_STAT,
 	FSOPS_UTIMENS,
 	FSOPS_OPENDIR,
+	FSOPS_LINK,
 	FSOPS_OP_COUNT,
 };
 
@@ -49,6 +50,18 @@ int fsops_mkdirat(int dirfd, const char *path, mode_t mode);
 int fsops_fstatat(int dirfd, const char *path, struct stat *st, int flags);
 /* Set the modification (and access) time of dirfd/path to ms since the epoch. */
 int fsops_set_mtime_ms(int dirfd, const char *path, uint64_t ms);
+/* Set the modification (and access) time of an open file (counted as FSOPS_UTIMENS). */
+int fsops_set_mtime_fd(int fd, uint64_t ms);
+/*
+ * An unnamed file (O_TMPFILE) in directory dirfd, opened for writing (counted as FSOPS_OPEN).
+ * Fails with EOPNOTSUPP/EISDIR where the filesystem has no O_TMPFILE.
+ */
+int fsops_open_tmpfile(int dirfd, mode_t mode);
+/*
+ * Give the unnamed file fd the name dirfd/name (linkat through /proc/self/fd, so no
+ * CAP_DAC_READ_SEARCH is needed). Fails with EEXIST when the name exists: never replaces.
+ */
+int fsops_link_tmpfile(int fd, int dirfd, const char *name);
 /* opendir() of dirfd/path; the DIR owns a new descriptor. NULL on error. */
 DIR *fsops_opendirat(int dirfd, const char *path);
 
@@ -57,7 +70,7 @@ void fsops_fail_nth(enum fsops_op op, unsigned n, int err);
 void fsops_fail_reset(void);
 /*
  * Arm faults from a spec "op:n:ERRNO[,op:n:ERRNO...]" (op: open write read fsync close rename
- * unlink mkdir stat utimens opendir; ERRNO: ENOSPC EIO EDQUOT EROFS EMFILE). -1 if malformed.
+ * unlink mkdir stat utimens opendir link; ERRNO: ENOSPC EIO EDQUOT EROFS EMFILE). -1 if malformed.
  * Used by main from HIKYAKU_FSOPS_FAIL in builds with crash points.
  */
 HK_MUST_CHECK int fsops_fail_parse(const char *spec);

@@ -39,7 +39,8 @@ def try_send(port, data, timeout=10):
     ("fsync:0:EIO", 451, "4.3.0"),
     ("write:0:ENOSPC", 452, "4.3.1"),
     ("write:0:EDQUOT", 452, "4.3.1"),
-    ("rename:0:EIO", 451, "4.3.0"),
+    ("open:0:ENOSPC", 452, "4.3.1"),
+    ("link:0:EIO", 451, "4.3.0"),
 ])
 def test_disk_fault_temp_fails_and_leaves_nothing(daemon_factory, spec, code, enh):
     d = daemon_factory(env={"HIKYAKU_FSOPS_FAIL": spec})
@@ -251,3 +252,44 @@ def test_sigkill_under_load_loses_nothing(daemon_factory):
     assert extra <= load.lost, "queued messages that were neither acked nor lost"
     print("acked=%d lost=%d (of which queued %d) refused=%d kills=%d" % (
         len(load.acked), len(load.lost), len(extra), len(load.refused), d.starts - 2))
+
+
+def test_queued_message_survives_restart(daemon):
+    qid = queued_id(try_send(daemon.port(), message("survivor")))
+    assert daemon.stop() == 0
+    daemon.start()
+    daemon.wait_for_log(r"event=spool_recovered .*queued=1\b")
+    assert daemon.queue_ids() == [qid]
+    assert b"Subject: survivor" in daemon.read_msg(qid)
+    assert queued_id(try_send(daemon.port(), message("next"))) > qid, "IDs went backwards"
+
+
+def test_recovery_sorts_out_leftovers(daemon):
+    qid = queued_id(try_send(daemon.port(), message("good")))
+    assert daemon.stop() == 0
+    q, tmp = daemon.qdir("queue"), daemon.qdir("tmp")
+    env = open(os.path.join(q, qid + ".env"), "rb").read()
+    lonely_env = "0000000000000A01"
+    orphan_body = "0000000000000A02"
+    bad_crc = "0000000000000A03"
+    with open(os.path.join(q, lonely_env + ".env"), "wb") as f:
+        f.write(env.replace(qid.encode(), lonely_env.encode()))
+    with open(os.path.join(q, orphan_body + ".msg"), "wb") as f:
+        f.write(b"Subject: orphan\r\n\r\nx\r\n")
+    with open(os.path.join(q, bad_crc + ".env"), "wb") as f:
+        f.write(env.replace(qid.encode(), bad_crc.encode())[:-3] + b"00\n")
+    with open(os.path.join(q, bad_crc + ".msg"), "wb") as f:
+        f.write(b"Subject: bad crc\r\n\r\nx\r\n")
+    with open(os.path.join(tmp, "0000000000000A04.msg"), "wb") as f:
+        f.write(b"half")
+    daemon.start()
+    assert daemon.files("tmp") == []
+    assert orphan_body + ".msg" not in daemon.files("queue"), "orphan body kept"
+    assert lonely_env + ".env" not in daemon.files("queue"), "envelope without body kept"
+    assert any(f.startswith(lonely_env) for f in daemon.files("corrupt")), daemon.files("corrupt")
+    assert qid in daemon.queue_ids()
+    # A bad checksum is found when the envelope is verified (at start or when due): never a
+    # crash, never deleted.
+    assert daemon.running()
+    left = [f for f in daemon.files("queue") + daemon.files("corrupt") if f.startswith(bad_crc)]
+    assert left, "an envelope with a bad checksum vanished"

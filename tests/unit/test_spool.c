@@ -17,6 +17,7 @@
 
 #include "jobs/jobs.h"
 #include "spool/spool.h"
+#include "spool/spool_priv.h" /* use_tmpfile: both commit paths are tested */
 #include "util/fsops.h"
 #include "util/id.h"
 #include "util/log.h"
@@ -443,7 +444,7 @@ test_free_waits_for_inflight(void **state)
 
 static const char *const op_names[FSOPS_OP_COUNT] = {
 	"open", "write", "read", "fsync", "close", "rename", "unlink", "mkdir", "stat", "utimens",
-	"opendir",
+	"opendir", "link",
 };
 
 /* The fault of the current run, armed by the run function just before the operation. */
@@ -534,15 +535,9 @@ check_commit(struct fx *f, uint64_t id, const struct done *d, bool fired)
 }
 
 static void
-test_commit_faults(void **state)
+commit_faults(struct fx *f, const unsigned expect[FSOPS_OP_COUNT])
 {
-	/* Failing calls in one commit: a map of its syscalls (group fsync included). */
-	static const unsigned expect[FSOPS_OP_COUNT] = {
-		[FSOPS_OPEN] = 2, [FSOPS_WRITE] = 2, [FSOPS_FSYNC] = 3, [FSOPS_CLOSE] = 2,
-		[FSOPS_RENAME] = 2, [FSOPS_UTIMENS] = 1,
-	};
 	static const int errs[] = { EIO, ENOSPC };
-	struct fx *f = *state;
 	uint64_t next_id = 0x100;
 	size_t i;
 	int op;
@@ -557,6 +552,37 @@ test_commit_faults(void **state)
 				    expect[op]);
 		}
 	}
+}
+
+static void
+test_commit_faults(void **state)
+{
+	/*
+	 * Failing calls in one commit: a map of its syscalls (group fsync included). The body is
+	 * created in queue/, the envelope is an unnamed file linked in.
+	 */
+	static const unsigned expect[FSOPS_OP_COUNT] = {
+		[FSOPS_OPEN] = 2, [FSOPS_WRITE] = 2, [FSOPS_FSYNC] = 3, [FSOPS_CLOSE] = 2,
+		[FSOPS_LINK] = 1, [FSOPS_UTIMENS] = 1,
+	};
+	struct fx *f = *state;
+
+	assert_true(f->sp->use_tmpfile);
+	commit_faults(f, expect);
+}
+
+static void
+test_commit_faults_without_tmpfile(void **state)
+{
+	/* The fallback for filesystems without O_TMPFILE: both files in tmp/, then renames. */
+	static const unsigned expect[FSOPS_OP_COUNT] = {
+		[FSOPS_OPEN] = 2, [FSOPS_WRITE] = 2, [FSOPS_FSYNC] = 3, [FSOPS_CLOSE] = 2,
+		[FSOPS_RENAME] = 2, [FSOPS_UTIMENS] = 1,
+	};
+	struct fx *f = *state;
+
+	f->sp->use_tmpfile = false;
+	commit_faults(f, expect);
 }
 
 /* Update: the message 0x55 is queued; each run writes a new envelope with attempts = id. */
@@ -735,6 +761,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_busy_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_free_waits_for_inflight, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_commit_faults, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_commit_faults_without_tmpfile, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_update_faults, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_update_of_missing_message, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_finish_faults, setup, teardown),
