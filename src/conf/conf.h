@@ -122,7 +122,7 @@ struct conf {
 	bool log_keep_bodies;        /* log.keep_bodies, default true */
 	char *log_level;             /* log.level: debug|info|warn|error, default info */
 	unsigned log_trace;          /* log.trace: [smtpd, smtpc, spool] -> TRACE_* bits */
-	unsigned spool_workers;      /* spool_workers, default 8 */
+	unsigned spool_workers;      /* spool_workers; 0 (default): 2 per core, at least 4 */
 	int refs;
 };
 

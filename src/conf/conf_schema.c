@@ -1307,7 +1307,7 @@ static const struct conf_key conf_top_keys[] = {
 	{ .name = "log", .set = conf_set_map, .off = 0, .sub = &conf_log_table },
 	{ .name = "spool_workers", .set = conf_set_uint,
 	  .off = offsetof(struct conf, spool_workers),
-	  .dflt = "8", .min = 1, .max = 256 },
+	  .dflt = "0", .min = 0, .max = 256 },
 };
 
 static const struct conf_table conf_top_table = {

@@ -396,7 +396,7 @@ test_defaults(void **state)
 	assert_true(c->log_keep_bodies);
 	assert_string_equal(c->log_level, "info");
 	assert_int_equal(c->log_trace, 0);
-	assert_int_equal(c->spool_workers, 8);
+	assert_int_equal(c->spool_workers, 0); /* automatic */
 	assert_int_equal(c->refs, 1);
 	conf_unref(c);
 }
