@@ -1,0 +1,84 @@
+/*
+ * maillog.h - the email log: every message and every attempt, in SQLite (DESIGN.md 8).
+ *
+ * maillog is the only writer. Calls on the loop only queue an event (copied); one db writer
+ * thread inserts them in batches (one transaction per batch, WAL, synchronous=FULL) and runs
+ * done callbacks on the loop through jobs completions. Schema migrations run at open. The spool
+ * stays the source of truth: the log is derived and can be rebuilt.
+ * Thread: loop thread (the writer thread is internal).
+ */
+#ifndef HK_MAILLOG_H
+#define HK_MAILLOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../jobs/jobs.h"
+#include "../spool/spool_format.h"
+#include "../util/err.h"
+
+struct maillog;
+
+enum maillog_event {
+	MAILLOG_RECEIVED = 0,
+	MAILLOG_ATTEMPT,
+	MAILLOG_SENT,
+	MAILLOG_DEFERRED,
+	MAILLOG_BOUNCED,
+	MAILLOG_EXPIRED,
+	MAILLOG_RESENT,
+	MAILLOG_SUPPRESSED,
+	MAILLOG_COMPLAINT,
+	MAILLOG_HELD,
+	MAILLOG_RELEASED,
+	MAILLOG_DELETED,
+	MAILLOG_EVENT_COUNT,
+};
+
+/* One delivery attempt to one recipient (or the whole transaction when rcpt is NULL). */
+struct maillog_attempt {
+	uint64_t id;
+	uint64_t time_ms;
+	const char *rcpt;        /* NULL: all recipients of the transaction */
+	const char *upstream;    /* upstream name, or "mx" */
+	const char *remote_host; /* host name */
+	const char *remote_addr; /* IP text */
+	const char *tls;         /* "TLSv1.3:..." or "" */
+	int code;                /* reply code, 0 for local failures */
+	const char *enhanced;    /* "5.1.1" or "" */
+	const char *text;        /* reply text or local reason */
+	uint64_t duration_ms;
+	const char *result;      /* "sent", "deferred", "bounced", "next", "spill" */
+	bool maybe_delivered;
+};
+
+/* Open (create) <state>/hikyaku.db and start the writer thread on hub. */
+struct maillog *maillog_open(const char *state_dir, struct jobs *hub, struct hk_err *err);
+/* Flush queued events and close. NULL is a no-op. */
+void maillog_close(struct maillog *ml);
+
+/* A message was accepted: its envelope and (for search) subject from the body's header. */
+void maillog_received(struct maillog *ml, const struct spool_env *env, const char *subject);
+void maillog_attempt(struct maillog *ml, const struct maillog_attempt *a);
+/* A recipient changed status (sent, deferred, bounced, expired, suppressed, held, ...). */
+void maillog_status(struct maillog *ml, uint64_t id, const char *rcpt, enum maillog_event ev,
+    uint64_t time_ms, const char *detail);
+
+/*
+ * Run done_cb on the loop once every event queued so far is committed (the spool finishes a
+ * message only after its terminal events are durable).
+ */
+void maillog_barrier(struct maillog *ml, void (*done_cb)(void *arg, int rc), void *arg);
+
+/* Per upstream, recipients accepted since since_ms, per minute (to rebuild quota windows). */
+typedef void (*maillog_count_fn)(void *arg, const char *upstream, uint64_t minute_ms,
+    uint64_t count);
+HK_MUST_CHECK int maillog_upstream_counts(struct maillog *ml, uint64_t since_ms,
+    maillog_count_fn cb, void *arg, struct hk_err *err);
+
+/* Events queued and not yet committed (metrics, back-pressure). */
+size_t maillog_pending(const struct maillog *ml);
+const char *maillog_event_name(enum maillog_event ev);
+
+#endif

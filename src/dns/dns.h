@@ -1,0 +1,98 @@
+/*
+ * dns.h - asynchronous DNS on the loop through libunbound (ub_fd() watched by libevent):
+ * MX with preference order and A/AAAA fallback, addresses, TLSA, with DNSSEC status.
+ *
+ * Resolution follows the configuration's `dns:` section: the system resolv.conf by default, or
+ * explicit forwarders ("127.0.0.1@5353": tests point this at a loopback server); DNSSEC
+ * validation with the trust anchor file when one is given (Debian's dns-root-data ships
+ * /usr/share/dns/root.key).
+ * Results are passed to the callback (borrowed for the call). A callback runs exactly once per
+ * query, on the loop, never from inside the call that started it.
+ * Thread: loop thread only.
+ */
+#ifndef HK_DNS_H
+#define HK_DNS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <event2/event.h>
+
+#include "../util/err.h"
+
+enum dns_status {
+	DNS_OK = 0,
+	DNS_NXDOMAIN,  /* the name does not exist: permanent */
+	DNS_NODATA,    /* the name exists without records of the type */
+	DNS_TEMPFAIL,  /* SERVFAIL, timeout, network: try again later */
+	DNS_BOGUS,     /* DNSSEC validation failed: treat as temporary, log loudly */
+	DNS_NULL_MX,   /* RFC 7505 "MX 0 ." : the domain accepts no mail (permanent) */
+};
+
+#define DNS_NAME_MAX 256
+#define DNS_MAX_RESULTS 32
+
+struct dns_mx_host {
+	char name[DNS_NAME_MAX];
+	unsigned pref;
+};
+
+struct dns_mx_result {
+	enum dns_status status;
+	bool secure;       /* DNSSEC-validated answer */
+	bool implicit;     /* no MX: the domain itself as the only host (RFC 5321 5.1) */
+	size_t n;          /* hosts, in preference order; equal preferences shuffled */
+	struct dns_mx_host hosts[DNS_MAX_RESULTS];
+	char why[128];     /* for logs when status != DNS_OK */
+};
+
+struct dns_addr_result {
+	enum dns_status status;
+	bool secure;
+	size_t n;          /* IPv6 first when present, then IPv4 (RFC 6724 default preference) */
+	struct sockaddr_storage addrs[DNS_MAX_RESULTS];
+	socklen_t lens[DNS_MAX_RESULTS];
+	char why[128];
+};
+
+struct dns_tlsa_record {
+	uint8_t usage, selector, mtype;
+	size_t len;
+	uint8_t data[64];
+};
+
+struct dns_tlsa_result {
+	enum dns_status status;
+	bool secure;       /* only secure TLSA records may be used (RFC 7672) */
+	size_t n;
+	struct dns_tlsa_record recs[8];
+	char why[128];
+};
+
+typedef void (*dns_mx_fn)(void *arg, const struct dns_mx_result *r);
+typedef void (*dns_addr_fn)(void *arg, const struct dns_addr_result *r);
+typedef void (*dns_tlsa_fn)(void *arg, const struct dns_tlsa_result *r);
+
+struct dns_params {
+	const char *resolv_conf;   /* NULL: /etc/resolv.conf */
+	const char *const *forward; /* NULL-terminated "ip" or "ip@port"; overrides resolv_conf */
+	const char *trust_anchor;  /* NULL: no DNSSEC validation */
+	uint64_t timeout_ms;       /* per query; 0: 10 s */
+};
+
+struct dns *dns_new(struct event_base *base, const struct dns_params *p, struct hk_err *err);
+/* Cancels outstanding queries (their callbacks do not run). NULL is a no-op. */
+void dns_free(struct dns *d);
+
+/* MX of domain; with no MX records, the domain's own A/AAAA as an implicit MX. */
+void dns_mx(struct dns *d, const char *domain, dns_mx_fn cb, void *arg);
+/* A and AAAA of host. */
+void dns_addrs(struct dns *d, const char *host, dns_addr_fn cb, void *arg);
+/* TLSA at _port._tcp.host. */
+void dns_tlsa(struct dns *d, const char *host, unsigned port, dns_tlsa_fn cb, void *arg);
+
+const char *dns_status_name(enum dns_status s);
+
+#endif
