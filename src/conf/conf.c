@@ -83,6 +83,8 @@ conf_fini(struct conf *c)
 	free(c->api_token_file);
 	free(c->api_control_socket);
 	free(c->log_level);
+	free(c->log_postfix_target);
+	free(c->log_postfix_tag);
 	memset(c, 0, sizeof(*c));
 }
 

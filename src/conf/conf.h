@@ -122,6 +122,16 @@ struct conf {
 	bool log_keep_bodies;        /* log.keep_bodies, default true */
 	char *log_level;             /* log.level: debug|info|warn|error, default info */
 	unsigned log_trace;          /* log.trace: [smtpd, smtpc, spool] -> TRACE_* bits */
+	/* delivery: outbound SMTP */
+	uint64_t delivery_connect_timeout_ms; /* delivery.connect_timeout, default 10s */
+	uint64_t delivery_command_timeout_ms; /* delivery.command_timeout, default 60s */
+	uint64_t delivery_dot_timeout_ms;     /* delivery.dot_timeout, default 10m */
+	unsigned delivery_mx_port;            /* delivery.mx_port, default 25 */
+	unsigned delivery_max_messages;       /* delivery.max_messages in delivery at once, 1000 */
+	uint64_t delivery_breaker_open_ms;    /* delivery.breaker_open, default 30s */
+	uint64_t delivery_idle_timeout_ms;    /* delivery.connection_reuse, default 5s */
+	char *log_postfix_target; /* log.postfix.target: NULL off, "stderr", "syslog" or a path */
+	char *log_postfix_tag;    /* log.postfix.tag, default "hikyaku" */
 	unsigned spool_workers;      /* spool_workers; 0 (default): 2 per core, at least 4 */
 	int refs;
 };

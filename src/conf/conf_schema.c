@@ -1258,6 +1258,35 @@ static const struct conf_key conf_api_keys[] = {
 
 static const struct conf_table conf_api_table = { CONF_KEYS(conf_api_keys) };
 
+static const struct conf_key conf_log_postfix_keys[] = {
+	{ .name = "target", .set = conf_set_str, .off = offsetof(struct conf, log_postfix_target) },
+	{ .name = "tag", .set = conf_set_str, .off = offsetof(struct conf, log_postfix_tag),
+	  .dflt = "hikyaku", .check = conf_is_label,
+	  .check_what = "a syslog tag (letters, digits, \"_\", \"-\", \".\"; up to 64)" },
+};
+
+static const struct conf_table conf_log_postfix_table = { CONF_KEYS(conf_log_postfix_keys) };
+
+static const struct conf_key conf_delivery_keys[] = {
+	{ .name = "connect_timeout", CONF_DURATION(100, 600000),
+	  .off = offsetof(struct conf, delivery_connect_timeout_ms), .dflt = "10s" },
+	{ .name = "command_timeout", CONF_DURATION(100, 3600000),
+	  .off = offsetof(struct conf, delivery_command_timeout_ms), .dflt = "60s" },
+	{ .name = "dot_timeout", CONF_DURATION(100, 7200000),
+	  .off = offsetof(struct conf, delivery_dot_timeout_ms), .dflt = "10m" },
+	{ .name = "mx_port", .set = conf_set_uint, .off = offsetof(struct conf, delivery_mx_port),
+	  .dflt = "25", .min = 1, .max = 65535 },
+	{ .name = "max_messages", .set = conf_set_uint,
+	  .off = offsetof(struct conf, delivery_max_messages), .dflt = "1000", .min = 1,
+	  .max = 1000000 },
+	{ .name = "breaker_open", CONF_DURATION(100, 600000),
+	  .off = offsetof(struct conf, delivery_breaker_open_ms), .dflt = "30s" },
+	{ .name = "connection_reuse", CONF_DURATION(0, 300000),
+	  .off = offsetof(struct conf, delivery_idle_timeout_ms), .dflt = "5s" },
+};
+
+static const struct conf_table conf_delivery_table = { CONF_KEYS(conf_delivery_keys) };
+
 static const struct conf_key conf_log_keys[] = {
 	{ .name = "level", .set = conf_set_log_level, .off = offsetof(struct conf, log_level),
 	  .dflt = "info", .enums = conf_level_enum },
@@ -1268,6 +1297,7 @@ static const struct conf_key conf_log_keys[] = {
 	{ .name = "keep_bodies", .set = conf_set_bool,
 	  .off = offsetof(struct conf, log_keep_bodies),
 	  .dflt = "true" },
+	{ .name = "postfix", .set = conf_set_map, .off = 0, .sub = &conf_log_postfix_table },
 };
 
 static const struct conf_table conf_log_table = { CONF_KEYS(conf_log_keys) };
@@ -1305,6 +1335,7 @@ static const struct conf_key conf_top_keys[] = {
 	{ .name = "retry", .set = conf_set_map, .off = 0, .sub = &conf_retry_table },
 	{ .name = "api", .set = conf_set_map, .off = 0, .sub = &conf_api_table },
 	{ .name = "log", .set = conf_set_map, .off = 0, .sub = &conf_log_table },
+	{ .name = "delivery", .set = conf_set_map, .off = 0, .sub = &conf_delivery_table },
 	{ .name = "spool_workers", .set = conf_set_uint,
 	  .off = offsetof(struct conf, spool_workers),
 	  .dflt = "0", .min = 0, .max = 256 },

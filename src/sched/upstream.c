@@ -22,6 +22,7 @@ struct upstream_state {
 	unsigned failures;
 	uint64_t open_until_ms;
 	uint64_t open_wait_ms; /* wait of the last opening; 0 since the last close */
+	uint64_t breaker_min_ms; /* first open wait (UPSTREAM_BREAKER_MIN_MS unless configured) */
 
 	/* Quota: ring[m % UPSTREAM_RING] counts minute m, ring_minute-1440 <= m <= ring_minute. */
 	uint64_t paused_until_ms;
@@ -59,8 +60,15 @@ upstream_state_new(const struct conf_upstream_limits *lim)
 	struct upstream_state *st = xcalloc(1, sizeof(*st));
 
 	upstream_state_set_limits(st, lim);
+	st->breaker_min_ms = UPSTREAM_BREAKER_MIN_MS;
 	buf_init(&st->last_error);
 	return st;
+}
+
+void
+upstream_state_set_breaker_min(struct upstream_state *st, uint64_t ms)
+{
+	st->breaker_min_ms = ms > 0 && ms <= UPSTREAM_BREAKER_MAX_MS ? ms : UPSTREAM_BREAKER_MIN_MS;
 }
 
 void
@@ -119,7 +127,7 @@ upstream_probe_is_busy(const struct upstream_state *st)
 static void
 upstream_open(struct upstream_state *st, uint64_t now_ms)
 {
-	uint64_t wait = st->open_wait_ms == 0 ? UPSTREAM_BREAKER_MIN_MS : st->open_wait_ms * 2;
+	uint64_t wait = st->open_wait_ms == 0 ? st->breaker_min_ms : st->open_wait_ms * 2;
 
 	if (wait > UPSTREAM_BREAKER_MAX_MS)
 		wait = UPSTREAM_BREAKER_MAX_MS;

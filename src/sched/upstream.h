@@ -88,6 +88,8 @@ struct upstream_snapshot {
 /* A fresh state: closed, nothing counted, limits copied from lim. */
 struct upstream_state *upstream_state_new(const struct conf_upstream_limits *lim);
 void upstream_state_free(struct upstream_state *st);
+/* The first open wait (doubling from there to UPSTREAM_BREAKER_MAX_MS); 0: the 30 s default. */
+void upstream_state_set_breaker_min(struct upstream_state *st, uint64_t ms);
 /* Replace the limits (config reload); counts, breaker and pause are kept. */
 void upstream_state_set_limits(struct upstream_state *st, const struct conf_upstream_limits *lim);
 const struct conf_upstream_limits *upstream_limits(const struct upstream_state *st);
