@@ -7,14 +7,14 @@ import subprocess
 
 import pytest
 
-from conftest import Raw, free_port, hikyaku_bin, message, queued_id, wait_until
+from conftest import REPO, Raw, free_port, hikyaku_bin, message, queued_id, wait_until
 
 EX_CONFIG = 78
 
 
-def check(path, timeout=20):
+def check(path, timeout=20, cwd=None):
     r = subprocess.run([hikyaku_bin(), "serve", "--check", "-c", str(path)],
-                       capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
+                       capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL, cwd=cwd)
     return r.returncode, r.stdout.decode(errors="replace") + r.stderr.decode(errors="replace")
 
 
@@ -58,13 +58,10 @@ def test_check_good_config(tmp_path):
 
 
 def test_check_daemon_sample_config_is_valid():
-    sample = os.path.join(os.path.dirname(hikyaku_bin()), "..", "etc", "hikyaku.dev.yaml")
-    sample = os.path.normpath(sample)
-    if not os.path.exists(sample):
-        sample = os.path.join(os.path.dirname(__file__), "..", "..", "etc", "hikyaku.dev.yaml")
+    sample = os.path.join(REPO, "etc", "hikyaku.dev.yaml")
     if not os.path.exists(sample):
         pytest.skip("etc/hikyaku.dev.yaml not written yet")
-    rc, out = check(sample)
+    rc, out = check(sample, cwd=REPO)
     assert rc == 0, out
 
 

@@ -340,3 +340,63 @@ def test_sigterm_says_421_to_idle_sessions_and_exits_0(daemon):
         assert r.code == 421 and r.enhanced == "4.3.2", r
         assert c.closed()
     assert daemon.wait_exit() == 0
+
+
+@pytest.mark.parametrize("line,code", [
+    ("MAIL FROM:<a@example.com> ENVID=bad+ZZ", 501),
+    ("MAIL FROM:<a@example.com> RET=MAYBE", 501),
+    ("MAIL FROM:<a@example.com> BODY=9BIT", 501),
+    ("MAIL FROM:<a@example.com> SIZE=1 SIZE=2", 501),
+], ids=["envid-bad-xtext", "ret-bad", "body-bad", "size-twice"])
+def test_bad_mail_parameters(daemon, line, code):
+    with Raw(daemon.port()) as c:
+        c.ehlo()
+        r = c.cmd(line)
+        assert r.code in (code, 555), r
+        assert c.cmd("RCPT TO:<b@example.net>").code == 503
+
+
+@pytest.mark.parametrize("params", ["NOTIFY=NEVER,SUCCESS", "NOTIFY=SOMETIMES",
+                                    "ORCPT=rfc822;a+ZZb@example.net", "ORCPT=noaddrtype"])
+def test_bad_rcpt_parameters(daemon, params):
+    with Raw(daemon.port()) as c:
+        c.ehlo()
+        assert c.cmd("MAIL FROM:<a@example.com>").code == 250
+        r = c.cmd("RCPT TO:<b@example.net> " + params)
+        assert r.code in (501, 555), r
+
+
+def test_crlf_in_orcpt_xtext_cannot_forge_records(daemon):
+    """ORCPT may carry +0D+0A as xtext; the envelope must stay one record per recipient."""
+    with Raw(daemon.port()) as c:
+        c.ehlo()
+        assert c.cmd("MAIL FROM:<a@example.com> ENVID=x+0D+0Arcpt+201+20to=evil@evil.example"
+                     ).code in (250, 501)
+        r = c.cmd("RCPT TO:<b@example.net> ORCPT=rfc822;b+0D+0Arcpt+201+20state=queued"
+                  "+20to=evil@evil.example")
+        if r.code == 250:
+            if c.cmd("DATA").code == 354:
+                c.send(message() + b".\r\n")
+                r = c.reply()
+    for qid in daemon.queue_ids():
+        env = daemon.read_env(qid)   # checks the CRC and the record grammar
+        assert env.rcpt_addrs == ["b@example.net"], env.raw
+        assert b"evil@evil.example\n" not in env.raw
+
+
+def test_starttls_on_plain_listener_refused(daemon):
+    with Raw(daemon.port()) as c:
+        c.ehlo()
+        r = c.cmd("STARTTLS")
+        assert 500 <= r.code < 600, r
+        assert c.cmd("NOOP").code == 250
+
+
+def test_envelope_records_listener_and_time(daemon):
+    import time
+    t0 = int(time.time() * 1000)
+    with Raw(daemon.port()) as c:
+        qid = queued_id(send_raw_transaction(c, "a@example.com", ["b@example.net"], message()))
+    env = daemon.read_env(qid)
+    assert env.source_params.get("listener") == daemon.listener("plain")["address"]
+    assert t0 - 5000 <= env.received <= t0 + 60000, env.received

@@ -160,3 +160,52 @@ def test_max_connections_per_ip(daemon_factory):
     finally:
         a.close()
         b.close()
+
+
+def test_data_timeout_421_nothing_queued(daemon_factory):
+    d = daemon_factory(limits={"data_timeout": "2s"})
+    with Raw(d.port()) as c:
+        start_tx(c)
+        assert c.cmd("DATA").code == 354
+        c.send(b"Subject: stalled\r\n\r\npartial line")
+        c.settimeout(8)
+        r = c.reply()
+        assert r.code == 421 and r.enhanced == "4.4.2", r
+        assert c.closed()
+    assert d.count() == 0 and d.body_ids() == []
+
+
+@pytest.mark.parametrize("how", ["data", "bdat"])
+def test_client_vanishes_mid_message(daemon, how):
+    c = Raw(daemon.port())
+    start_tx(c)
+    if how == "data":
+        assert c.cmd("DATA").code == 354
+        c.send(b"Subject: gone\r\n\r\nhalf")
+    else:
+        c.send(b"BDAT 5000 LAST\r\nSubject: gone\r\n\r\nhalf")
+    c.close()
+    # The daemon goes on serving and keeps nothing of the half message.
+    with Raw(daemon.port()) as c2:
+        assert c2.cmd("NOOP").code == 250
+    wait_until(lambda: daemon.files("tmp") == [], 5.0, "tmp/ to be empty")
+    assert daemon.count() == 0 and daemon.body_ids() == []
+
+
+def test_max_connections_total(daemon_factory):
+    d = daemon_factory(limits={"max_connections": 2})
+    a, b = Raw(d.port()), Raw(d.port())
+    try:
+        with Raw(d.port()) as c:
+            assert c.greeting.code == 421, c.greeting
+    finally:
+        a.close()
+        b.close()
+
+
+def test_nul_in_command_refused(daemon):
+    with Raw(daemon.port()) as c:
+        c.ehlo()
+        r = c.cmd("MAIL FROM:<a\0b@example.com>")
+        assert r.code in (500, 501), r
+        assert c.cmd("RCPT TO:<b@example.net>").code == 503

@@ -235,3 +235,24 @@ def test_submission_keeps_existing_message_id_and_date(multi):
     assert msg.endswith(data), msg
     head, _ = split_body(msg)
     assert head.lower().count(b"\r\nmessage-id:") + head.lower().startswith(b"message-id:") == 1
+
+
+def test_auth_failures_are_throttled(daemon_factory):
+    from conftest import STD_LISTENERS, ConnectionClosed
+    d = daemon_factory(listeners=STD_LISTENERS, limits={"auth_failures_per_min": 2})
+    with Raw(d.port("insecure")) as c:
+        c.ehlo()
+        codes = [auth_plain(c, USER, "wrong%d" % i).code for i in range(2)]
+        assert codes == [535, 535], codes
+        # Over the limit: refused before any check, even with the right password
+        # (454 4.7.0, or 421 4.7.0 and close once the IP is far over).
+        r = auth_plain(c, USER, PASSWORD)
+        assert (r.code, r.enhanced) in ((454, "4.7.0"), (421, "4.7.0")), r
+    # Also from a new connection (per IP and per user, not per session).
+    with Raw(d.port("insecure")) as c:
+        c.ehlo()
+        try:
+            r = auth_plain(c, USER, PASSWORD)
+            assert (r.code, r.enhanced) in ((454, "4.7.0"), (421, "4.7.0")), r
+        except (ConnectionClosed, ConnectionResetError):
+            pass
