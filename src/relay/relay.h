@@ -1,0 +1,59 @@
+/*
+ * relay.h - the delivery engine (DESIGN.md 4 and 7): takes due messages from the scheduler,
+ * routes their recipients, chooses upstreams (or MX hosts), runs SMTP transactions, classifies
+ * every outcome, and records the result: envelope updates in the spool, events in the email log,
+ * daemon and Postfix-style log lines, DSNs to senders.
+ *
+ * A pass over one message: load the envelope and body; expire it if past retry.max_age; group
+ * the unfinished recipients by route (and by domain for mx: true routes); for each group, ask
+ * choose_upstream() from the top of the route's list and run transactions; NEXT and SPILL
+ * verdicts move the recipients to the next eligible upstream at once; the pass ends when every
+ * recipient has a verdict for now (SENT, BOUNCE, DEFER, or WAIT for a quota window, breaker or
+ * rate slot). Then: all final -> terminal events committed to the email log, DSNs queued, the
+ * message finished in the spool; otherwise the envelope is rewritten with per-recipient states and
+ * the next attempt time, and the message goes back to the scheduler.
+ * Thread: loop thread only.
+ */
+#ifndef HK_RELAY_H
+#define HK_RELAY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+
+#include "../conf/conf.h"
+#include "../db/maillog.h"
+#include "../dns/dns.h"
+#include "../sched/sched.h"
+#include "../spool/spool.h"
+#include "../util/err.h"
+#include "../util/id.h"
+
+struct relay;
+
+struct relay_params {
+	struct event_base *base;
+	struct conf *conf;       /* referenced */
+	struct spool *spool;     /* borrowed */
+	struct dns *dns;         /* borrowed */
+	struct maillog *maillog; /* borrowed; NULL: no email log */
+	struct sched *sched;     /* borrowed: messages go back here after a pass */
+	struct id_gen *ids;      /* borrowed: IDs for DSNs */
+};
+
+/* Upstream passwords are read here (password_file); a missing file is an error. */
+struct relay *relay_new(const struct relay_params *p, struct hk_err *err);
+/* The scheduler's ready callback: start a pass over id; false when at capacity. */
+bool relay_ready(struct relay *r, uint64_t id);
+/* Use conf for passes started from now on (upstream states are kept by name). -1: kept old. */
+HK_MUST_CHECK int relay_reload(struct relay *r, struct conf *conf, struct hk_err *err);
+/* Rebuild the quota windows from the email log's attempts (at start). */
+void relay_rebuild_quotas(struct relay *r);
+/* Stop taking messages; done_cb once no pass is running. */
+void relay_shutdown(struct relay *r, void (*done_cb)(void *arg), void *arg);
+size_t relay_active(const struct relay *r);
+void relay_free(struct relay *r);
+
+#endif
