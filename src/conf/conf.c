@@ -83,6 +83,9 @@ conf_fini(struct conf *c)
 	free(c->api_token_file);
 	free(c->api_control_socket);
 	free(c->log_level);
+	conf_strv_free(c->dns_forward, c->n_dns_forward);
+	free(c->dns_resolv_conf);
+	free(c->dns_trust_anchor);
 	free(c->log_postfix_target);
 	free(c->log_postfix_tag);
 	memset(c, 0, sizeof(*c));

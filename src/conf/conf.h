@@ -130,6 +130,12 @@ struct conf {
 	unsigned delivery_max_messages;       /* delivery.max_messages in delivery at once, 1000 */
 	uint64_t delivery_breaker_open_ms;    /* delivery.breaker_open, default 30s */
 	uint64_t delivery_idle_timeout_ms;    /* delivery.connection_reuse, default 5s */
+	/* dns: the resolver for direct MX delivery */
+	char **dns_forward; size_t n_dns_forward; /* dns.forward: "ip" or "ip@port", NULL-ended */
+	char *dns_resolv_conf;   /* dns.resolv_conf, default /etc/resolv.conf (without forward) */
+	bool dns_dnssec;         /* dns.dnssec, default false */
+	char *dns_trust_anchor;  /* dns.trust_anchor, default /usr/share/dns/root.key */
+	uint64_t dns_timeout_ms; /* dns.timeout per query, default 10s */
 	char *log_postfix_target; /* log.postfix.target: NULL off, "stderr", "syslog" or a path */
 	char *log_postfix_tag;    /* log.postfix.tag, default "hikyaku" */
 	unsigned spool_workers;      /* spool_workers; 0 (default): 2 per core, at least 4 */

@@ -246,6 +246,24 @@ conf_is_helo(const char *s)
 	return strchr(ip, ':') == NULL && conf_net_is_ip(ip);
 }
 
+/* A resolver to forward to: a numeric IP, optionally "@port" (libunbound's syntax). */
+static bool
+conf_is_dns_forward(const char *s)
+{
+	const char *at = strchr(s, '@');
+	char ip[64];
+	uint64_t port;
+	size_t n = at != NULL ? (size_t)(at - s) : strlen(s);
+
+	if (n == 0 || n >= sizeof(ip))
+		return false;
+	memcpy(ip, s, n);
+	ip[n] = '\0';
+	if (!conf_net_is_ip(ip))
+		return false;
+	return at == NULL || (num_parse_u64z(at + 1, 65535, &port) == 0 && port > 0);
+}
+
 /*
  * crypt(3) strings of the schemes libxcrypt verifies well: yescrypt ($y$), gost-yescrypt ($gy$),
  * scrypt ($7$), bcrypt ($2a$ $2b$ $2y$), SHA-crypt ($5$ $6$). Shape only: "$id$...$hash".
@@ -667,6 +685,21 @@ conf_set_strs(struct conf_ctx *ctx, const struct conf_key *k, const struct ynode
 	}
 }
 
+/* dns.forward: a list of strings kept NULL-terminated too, as libunbound's callers want it. */
+static void
+conf_set_dns_forward(struct conf_ctx *ctx, const struct conf_key *k, const struct ynode *v,
+    void *dst)
+{
+	char ***arr = dst;
+	size_t *count = (size_t *)((char *)dst - k->off + k->off2);
+
+	conf_set_strs(ctx, k, v, dst);
+	if (*arr == NULL)
+		return;
+	*arr = xreallocarray(*arr, *count + 1, sizeof(**arr));
+	(*arr)[*count] = NULL;
+}
+
 /* Route upstreams are names here; conf_finish() resolves them once every upstream is known. */
 static void
 conf_set_route_upstreams(struct conf_ctx *ctx, const struct conf_key *k, const struct ynode *v,
@@ -878,6 +911,51 @@ conf_route_finish(struct conf_ctx *ctx, void *obj, const struct ynode *map)
 	else if (r->n_upstreams > 0 && r->mx)
 		conf_load_value_error(ctx, conf_load_map_get(map, "mx"),
 		    "a route has either upstreams or mx: true, not both");
+}
+
+/* True when path opens as a regular file; else records why at `at`. */
+static bool
+conf_file_readable(struct conf_ctx *ctx, const struct ynode *at, const char *key,
+    const char *path)
+{
+	struct stat st;
+	int fd = fsops_openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0);
+
+	if (fd == -1) {
+		conf_load_error(ctx, at, "%s: cannot read %s: %s", key, log_q(path),
+		    strerror(errno));
+		return false;
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		conf_load_error(ctx, at, "%s: %s is not a regular file", key, log_q(path));
+		fsops_close(fd);
+		return false;
+	}
+	fsops_close(fd);
+	return true;
+}
+
+/*
+ * Files of the dns section are checked here, not by their keys: the defaults name system files
+ * that only matter when used (the trust anchor with dnssec: true, resolv.conf without forward).
+ */
+static void
+conf_dns_finish(struct conf_ctx *ctx, void *obj, const struct ynode *map)
+{
+	struct conf *c = obj;
+	const struct ynode *at;
+
+	if (!ctx->check_files)
+		return;
+	if (c->dns_dnssec && c->dns_trust_anchor != NULL) {
+		at = conf_load_map_get(map, "trust_anchor");
+		if (at == NULL)
+			at = conf_load_map_get(map, "dnssec");
+		(void)conf_file_readable(ctx, at, "dns.trust_anchor", c->dns_trust_anchor);
+	}
+	at = conf_load_map_get(map, "resolv_conf");
+	if (c->n_dns_forward == 0 && at != NULL && c->dns_resolv_conf != NULL)
+		(void)conf_file_readable(ctx, at, "dns.resolv_conf", c->dns_resolv_conf);
 }
 
 /* Report names[i] equal to an earlier one, at item i's key (else key2, else the item). */
@@ -1287,6 +1365,24 @@ static const struct conf_key conf_delivery_keys[] = {
 
 static const struct conf_table conf_delivery_table = { CONF_KEYS(conf_delivery_keys) };
 
+static const struct conf_key conf_dns_keys[] = {
+	{ .name = "forward", .set = conf_set_dns_forward, .off = offsetof(struct conf, dns_forward),
+	  .off2 = offsetof(struct conf, n_dns_forward), .check = conf_is_dns_forward,
+	  .check_what = "a resolver address (a numeric IP, optionally @port: 127.0.0.1@5353)" },
+	{ .name = "resolv_conf", .set = conf_set_path, .off = offsetof(struct conf, dns_resolv_conf),
+	  .dflt = "/etc/resolv.conf" },
+	{ .name = "dnssec", .set = conf_set_bool, .off = offsetof(struct conf, dns_dnssec),
+	  .dflt = "false" },
+	{ .name = "trust_anchor", .set = conf_set_path,
+	  .off = offsetof(struct conf, dns_trust_anchor), .dflt = "/usr/share/dns/root.key" },
+	{ .name = "timeout", CONF_DURATION(100, 300000), .off = offsetof(struct conf, dns_timeout_ms),
+	  .dflt = "10s" },
+};
+
+static const struct conf_table conf_dns_table = {
+	CONF_KEYS(conf_dns_keys), .finish = conf_dns_finish,
+};
+
 static const struct conf_key conf_log_keys[] = {
 	{ .name = "level", .set = conf_set_log_level, .off = offsetof(struct conf, log_level),
 	  .dflt = "info", .enums = conf_level_enum },
@@ -1336,6 +1432,7 @@ static const struct conf_key conf_top_keys[] = {
 	{ .name = "api", .set = conf_set_map, .off = 0, .sub = &conf_api_table },
 	{ .name = "log", .set = conf_set_map, .off = 0, .sub = &conf_log_table },
 	{ .name = "delivery", .set = conf_set_map, .off = 0, .sub = &conf_delivery_table },
+	{ .name = "dns", .set = conf_set_map, .off = 0, .sub = &conf_dns_table },
 	{ .name = "spool_workers", .set = conf_set_uint,
 	  .off = offsetof(struct conf, spool_workers),
 	  .dflt = "0", .min = 0, .max = 256 },
