@@ -36,7 +36,11 @@ enum maillog_event {
 	MAILLOG_EVENT_COUNT,
 };
 
-/* One delivery attempt to one recipient (or the whole transaction when rcpt is NULL). */
+/*
+ * One delivery attempt to one recipient (or, rcpt NULL, to every recipient still queued or
+ * deferred). Updates the recipient's attempts, last reply and upstream; never its status (that is
+ * maillog_status()). Attempts with result "sent" feed maillog_upstream_counts().
+ */
 struct maillog_attempt {
 	uint64_t id;
 	uint64_t time_ms;
@@ -53,25 +57,54 @@ struct maillog_attempt {
 	bool maybe_delivered;
 };
 
-/* Open (create) <state>/hikyaku.db and start the writer thread on hub. */
+/*
+ * Open (create) <state>/hikyaku.db, apply schema migrations and start the writer thread (a
+ * 1-thread "db" pool on hub). NULL and err when the state directory is missing or unwritable or
+ * the database cannot be opened or migrated.
+ */
 struct maillog *maillog_open(const char *state_dir, struct jobs *hub, struct hk_err *err);
-/* Flush queued events and close. NULL is a no-op. */
+/*
+ * Flush queued events (waiting on hub's completions, which may run other pools' done_fns too)
+ * and close. NULL is a no-op.
+ */
 void maillog_close(struct maillog *ml);
 
 /* A message was accepted: its envelope and (for search) subject from the body's header. */
 void maillog_received(struct maillog *ml, const struct spool_env *env, const char *subject);
 void maillog_attempt(struct maillog *ml, const struct maillog_attempt *a);
-/* A recipient changed status (sent, deferred, bounced, expired, suppressed, held, ...). */
+/*
+ * A recipient changed status (sent, deferred, bounced, expired, suppressed, held, ...); rcpt NULL:
+ * every recipient the event may apply to. Final is final: deferred and held apply only to
+ * queued/deferred recipients, expired and deleted only to unfinished ones (queued, deferred,
+ * held), released turns held back into queued; sent, bounced and suppressed apply to any (a DSN
+ * or complaint may come back after delivery). resent and complaint only record the event, and
+ * received/attempt passed here are recorded as plain events. detail is the reply or reason.
+ * The message status is then recomputed: the worst unfinished recipient status, held > deferred
+ * > queued; once all are final, the worst final one, bounced > expired > deleted > suppressed >
+ * sent. "deleted" is a status added to DESIGN.md 14's list for an admin delete.
+ */
 void maillog_status(struct maillog *ml, uint64_t id, const char *rcpt, enum maillog_event ev,
     uint64_t time_ms, const char *detail);
 
 /*
+ * A resend: new_id (already logged with maillog_received) was made from old_id's kept body.
+ * Sets the new message's resent_from and records a "resent" event on both (text: the other id).
+ */
+void maillog_resent(struct maillog *ml, uint64_t new_id, uint64_t old_id, uint64_t time_ms);
+
+/*
  * Run done_cb on the loop once every event queued so far is committed (the spool finishes a
- * message only after its terminal events are durable).
+ * message only after its terminal events are durable). rc is -1 when a batch holding events
+ * queued before the barrier failed twice and was dropped. Always called from a jobs completion,
+ * never from inside maillog_barrier().
  */
 void maillog_barrier(struct maillog *ml, void (*done_cb)(void *arg, int rc), void *arg);
 
-/* Per upstream, recipients accepted since since_ms, per minute (to rebuild quota windows). */
+/*
+ * Per upstream, recipients accepted since since_ms, per minute (to rebuild quota windows).
+ * Synchronous, on a separate read connection: committed rows only. minute_ms is the start of
+ * the minute (ms since the epoch); calls come in time order.
+ */
 typedef void (*maillog_count_fn)(void *arg, const char *upstream, uint64_t minute_ms,
     uint64_t count);
 HK_MUST_CHECK int maillog_upstream_counts(struct maillog *ml, uint64_t since_ms,
@@ -79,6 +112,8 @@ HK_MUST_CHECK int maillog_upstream_counts(struct maillog *ml, uint64_t since_ms,
 
 /* Events queued and not yet committed (metrics, back-pressure). */
 size_t maillog_pending(const struct maillog *ml);
+/* Events lost to batches that failed twice since open (metrics, alerts). */
+uint64_t maillog_dropped(const struct maillog *ml);
 const char *maillog_event_name(enum maillog_event ev);
 
 #endif
