@@ -726,3 +726,308 @@ def queued_id(reply):
     m = QUEUED_RE.match(text)
     assert m, "not a 'queued as' reply: %r" % text
     return m.group(1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Delivery: fake upstreams, fake DNS, a daemon wired to them, and the email log (read-only)
+
+RECEIVED_ID_RE = re.compile(rb"\bid ([0-9A-F]{16})\b")
+# maillog_event order (src/db/maillog.h), for logs that store the event as a number.
+MAILLOG_EVENTS = ["received", "attempt", "sent", "deferred", "bounced", "expired", "resent",
+                  "suppressed", "complaint", "held", "released", "deleted"]
+
+# Short timings so failures show in seconds (delivery section: docs/configuration.md).
+FAST_DELIVERY = {"connect_timeout": "2s", "command_timeout": "3s", "dot_timeout": "3s",
+                 "breaker_open": "1s", "connection_reuse": "0s"}
+
+
+@pytest.fixture
+def fake_smtp(tls_files):
+    """make(name, host="127.0.0.1", port=0, start=True) -> a FakeSMTP; all stopped at teardown.
+    Also callable as make.many(n) -> [fake0, fake1, ...] on free ports."""
+    from fakesmtp import FakeSMTP
+    made = []
+
+    def make(name="fake", host="127.0.0.1", port=0, start=True):
+        f = FakeSMTP(name, host=host, port=port, tls_files=tls_files)
+        made.append(f)
+        if start:
+            f.start()
+        return f
+
+    def many(n, prefix="up"):
+        return [make("%s%d" % (prefix, i)) for i in range(n)]
+
+    make.many = many
+    yield make
+    for f in made:
+        f.stop()
+
+
+@pytest.fixture
+def fake_dns():
+    """A started FakeDNS (UDP+TCP on a free loopback port), stopped at teardown."""
+    from dnsfake import FakeDNS
+    d = FakeDNS().start()
+    yield d
+    d.stop()
+
+
+def upstream_conf(name, fake=None, port=None, **kw):
+    """An upstreams: entry for a fake (or a bare port, e.g. a closed one)."""
+    u = {"name": name, "host": "127.0.0.1",
+         "port": fake.port if fake is not None else (port or free_port()),
+         "tls": "none", "verify": False}
+    u.update(kw)
+    return u
+
+
+def delivery_daemon(daemon_factory, upstreams, route=None, retry=None, delivery=None,
+                    extra=None, start=True, **kw):
+    """A daemon whose one route goes through `upstreams` (list of upstreams: entries) in order, or
+    direct to MX when route == "mx". Fast timings unless `delivery` overrides them."""
+    cfg = {}
+    if route == "mx":
+        cfg["upstreams"] = upstreams or []
+        cfg["routes"] = [{"name": "default", "mx": True}]
+    else:
+        cfg["upstreams"] = upstreams
+        cfg["routes"] = [{"name": "default",
+                          "upstreams": route or [u["name"] for u in upstreams]}]
+    cfg["retry"] = retry or {"schedule": ["1s"], "max_age": "1h"}
+    dl = dict(FAST_DELIVERY)
+    dl.update(delivery or {})
+    cfg["delivery"] = dl
+    cfg.update(extra or {})
+    return daemon_factory(extra=cfg, start=start, **kw)
+
+
+def submit(d, rcpts, data=None, mail_from="sender@example.com", subject="delivery test"):
+    """One message through the daemon's first listener; returns its queue ID."""
+    if data is None:
+        data = message(subject=subject)
+    with Raw(d.port()) as c:
+        r = send_raw_transaction(c, mail_from, rcpts, data)
+        qid = queued_id(r)
+        try:
+            c.cmd("QUIT")
+        except (ConnectionClosed, OSError):
+            pass
+    return qid
+
+
+def received_qid(msg):
+    """The hikyaku queue ID from the Received: header hikyaku prepended (a fakesmtp.Message or
+    bytes), or None."""
+    data = msg if isinstance(msg, (bytes, bytearray)) else msg.data
+    head = data.split(b"\r\n\r\n", 1)[0]
+    m = RECEIVED_ID_RE.search(head)
+    return m.group(1).decode() if m else None
+
+
+def deliveries(fakes, mail_from=None):
+    """{(qid, rcpt): count} over every message every fake accepted (DSNs excluded unless
+    mail_from="" is asked)."""
+    out = {}
+    for f in fakes:
+        with f.cond:
+            msgs = list(f.messages)
+        for m in msgs:
+            if mail_from is None and m.mail_from == "":
+                continue
+            if mail_from is not None and m.mail_from != mail_from:
+                continue
+            q = received_qid(m)
+            for r in m.rcpts:
+                out[(q, r.lower())] = out.get((q, r.lower()), 0) + 1
+    return out
+
+
+def assert_once(fakes, expected):
+    """Every (qid, rcpt) of expected arrived exactly once over all fakes, and nothing else (no
+    duplicate, no stray recipient). expected: {qid: [rcpt, ...]}."""
+    got = deliveries(fakes)
+    want = {(q, r.lower()): 1 for q, rs in expected.items() for r in rs}
+    dup = {k: v for k, v in got.items() if v > 1}
+    assert not dup, "delivered more than once: %r" % dup
+    missing = sorted(set(want) - set(got))
+    assert not missing, "never delivered: %r (got %r)" % (missing, sorted(got))
+    stray = sorted(k for k in set(got) - set(want) if k[0] in expected or k[0] is None)
+    assert not stray, "delivered but not expected: %r" % stray
+
+
+def dsns(fakes, to=None):
+    """Messages with MAIL FROM:<> over the fakes (optionally only those to `to`)."""
+    out = []
+    for f in fakes:
+        with f.cond:
+            out += [m for m in f.messages if m.mail_from == ""
+                    and (to is None or to.lower() in [r.lower() for r in m.rcpts])]
+    return out
+
+
+def wait_dsn(fakes, to, deadline=10.0):
+    return wait_until(lambda: dsns(fakes, to), deadline, "a DSN (MAIL FROM:<>) to %s" % to)
+
+
+def assert_dsn(msg, failed_rcpt, status_prefix=None, action="failed", qid=None):
+    """An RFC 3464 report: multipart/report; report-type=delivery-status, naming the failed
+    recipient with Action and Status; never to <>."""
+    assert msg.mail_from == "", "DSN not sent with MAIL FROM:<> (%r)" % msg.mail_from
+    ct = (msg.header("Content-Type") or "").lower()
+    assert "multipart/report" in ct and "delivery-status" in ct, "not a DSN: Content-Type %r" % ct
+    text = msg.data.decode("utf-8", "replace")
+    assert re.search(r"(?im)^content-type:\s*message/delivery-status", text), \
+        "no message/delivery-status part"
+    assert re.search(r"(?im)^final-recipient:\s*rfc822;\s*<?%s>?\s*$" % re.escape(failed_rcpt),
+                     text), "no Final-Recipient for %s in DSN:\n%s" % (failed_rcpt, text[:3000])
+    assert re.search(r"(?im)^action:\s*%s\b" % action, text), "no Action: %s in DSN" % action
+    if status_prefix:
+        assert re.search(r"(?im)^status:\s*%s" % re.escape(status_prefix), text), \
+            "no Status: %s in DSN" % status_prefix
+    if qid is not None:
+        assert qid in text, "DSN does not mention the queue ID %s" % qid
+
+
+def env_states(d, qid):
+    """{rcpt: state} from queue/<ID>.env, or None when the envelope is gone (finished)."""
+    try:
+        env = d.read_env(qid)
+    except FileNotFoundError:
+        return None
+    return {r.get("to"): r.get("state") for r in env.rcpts}
+
+
+def wait_finished(d, qid, deadline=10.0):
+    """Wait until queue/<ID>.env is gone (all recipients final and logged)."""
+    path = os.path.join(d.qdir(), qid + ".env")
+    wait_until(lambda: not os.path.exists(path), deadline, "message %s finished" % qid)
+
+
+def wait_env_state(d, qid, rcpt, state, deadline=10.0):
+    def check():
+        s = env_states(d, qid)
+        return s is not None and s.get(rcpt) == state
+    wait_until(check, deadline, "%s of %s in state %s" % (rcpt, qid, state))
+
+
+class MailLog:
+    """Read-only view of <state>/hikyaku.db. Column names are looked up, not assumed, so the
+    helpers survive schema details: a row belongs to a message when one of its values is the
+    queue ID (hex text or the 64-bit integer), or its message key equals the messages row's."""
+
+    KIND_COLS = ("type", "event", "kind", "name", "what", "status")
+
+    def __init__(self, d):
+        self.path = os.path.join(d.state, "hikyaku.db")
+
+    def _con(self):
+        import sqlite3
+        assert os.path.exists(self.path), "no email log at %s" % self.path
+        con = sqlite3.connect("file:%s?mode=ro" % self.path, uri=True, timeout=5)
+        con.row_factory = sqlite3.Row
+        return con
+
+    def tables(self):
+        con = self._con()
+        try:
+            return [r[0] for r in con.execute(
+                "SELECT name FROM sqlite_master WHERE type IN ('table','view')")]
+        finally:
+            con.close()
+
+    def rows(self, table):
+        import sqlite3
+        con = self._con()
+        try:
+            return [dict(r) for r in con.execute("SELECT rowid AS _rowid, * FROM %s" % table)]
+        except sqlite3.OperationalError as ex:
+            if "rowid" in str(ex):
+                return [dict(r) for r in con.execute("SELECT * FROM %s" % table)]
+            raise
+        finally:
+            con.close()
+
+    @staticmethod
+    def _is_qid(v, qid):
+        if isinstance(v, str):
+            return v.upper() == qid
+        if isinstance(v, int) and not isinstance(v, bool):
+            return (v & 0xFFFFFFFFFFFFFFFF) == int(qid, 16)
+        return False
+
+    def _message_keys(self, qid):
+        keys = set()
+        try:
+            for r in self.rows("messages"):
+                if any(self._is_qid(v, qid) for v in r.values()):
+                    for k in ("_rowid", "id", "message_id", "msg_id"):
+                        if k in r and r[k] is not None:
+                            keys.add(r[k])
+        except Exception:  # noqa: BLE001 - schema not there yet
+            pass
+        return keys
+
+    def for_message(self, table, qid):
+        keys = self._message_keys(qid)
+        out = []
+        for r in self.rows(table):
+            if any(self._is_qid(v, qid) for k, v in r.items() if k != "_rowid"):
+                out.append(r)
+            elif any(r.get(k) in keys for k in ("message_id", "msg_id", "message", "msg")
+                     if r.get(k) is not None):
+                out.append(r)
+        return out
+
+    @classmethod
+    def kind(cls, row):
+        for k in cls.KIND_COLS:
+            if k in row and row[k] is not None:
+                v = row[k]
+                if isinstance(v, int) and 0 <= v < len(MAILLOG_EVENTS):
+                    return MAILLOG_EVENTS[v]
+                return str(v).lower()
+        return None
+
+    def events(self, qid, kind=None):
+        evs = self.for_message("events", qid)
+        if kind is not None:
+            evs = [e for e in evs if self.kind(e) == kind]
+        return evs
+
+    def rcpt_status(self, qid):
+        """{rcpt: status} from the recipients table."""
+        out = {}
+        for r in self.for_message("recipients", qid):
+            addr = next((r[k] for k in ("rcpt", "address", "recipient", "to_addr", "addr", "to")
+                         if k in r and isinstance(r[k], str)), None)
+            st = next((r[k] for k in ("status", "state") if k in r), None)
+            if isinstance(st, int) and 0 <= st < len(MAILLOG_EVENTS):
+                st = MAILLOG_EVENTS[st]
+            out[addr] = st
+        return out
+
+    def wait_status(self, qid, rcpt, status, deadline=10.0):
+        def check():
+            try:
+                return self.rcpt_status(qid).get(rcpt) == status
+            except Exception:  # noqa: BLE001 - the database may not exist yet
+                return False
+        try:
+            wait_until(check, deadline, "%s of %s with status %s in the email log"
+                       % (rcpt, qid, status))
+        except AssertionError:
+            try:
+                now = self.rcpt_status(qid)
+            except Exception as ex:  # noqa: BLE001
+                now = ex
+            raise AssertionError("%s of %s never reached status %s in the email log (now: %r)"
+                                 % (rcpt, qid, status, now))
+
+
+def field(row, *names):
+    """The first of the named columns present in a row (None if none is)."""
+    for n in names:
+        if n in row:
+            return row[n]
+    return None
