@@ -57,3 +57,50 @@ bench_count_files() {
 	done
 	echo "$n"
 }
+
+# --- smtp-sink as a counting upstream (relay.sh) ----------------------------------------------
+
+# bench_sink_start OUTFILE PORT [EXTRA_OPTS...]: start Postfix's smtp-sink on 127.0.0.1:PORT with
+# running counters (-c) written to OUTFILE; prints its PID. As root it runs as nobody (-u).
+bench_sink_start() {
+	local out=$1 port=$2 sink=${SMTP_SINK:-/usr/sbin/smtp-sink}
+	shift 2
+	local user=()
+	[ "$(id -u)" -eq 0 ] && user=(-u nobody)
+	"$sink" -c "${user[@]}" -m 1024 "$@" "127.0.0.1:$port" 1024 >"$out" 2>&1 &
+	echo $!
+}
+
+# bench_sink_count OUTFILE: messages the sink has received so far (its last "mesg=N" counter).
+bench_sink_count() {
+	local n
+	n=$(tail -c 200 "$1" 2>/dev/null | tr '\r' '\n' | sed -n 's/.*mesg=\([0-9]*\).*/\1/p' |
+		tail -n 1)
+	echo "${n:-0}"
+}
+
+# bench_wait_sinks N DEADLINE OUTFILE...: wait until the sinks together received at least N
+# messages; returns 1 after DEADLINE seconds.
+bench_wait_sinks() {
+	local want=$1 deadline=$2 f total end
+	shift 2
+	end=$(awk -v t="$(bench_now)" -v d="$deadline" 'BEGIN { printf "%.3f", t + d }')
+	while :; do
+		total=0
+		for f in "$@"; do
+			total=$((total + $(bench_sink_count "$f")))
+		done
+		[ "$total" -ge "$want" ] && return 0
+		awk -v t="$(bench_now)" -v e="$end" 'BEGIN { exit !(t >= e) }' && return 1
+		sleep 0.02
+	done
+}
+
+# bench_proc_kb PID FIELD: a /proc/PID/status field in kB (VmHWM, VmRSS), or "n/a".
+bench_proc_kb() {
+	awk -v f="$2:" '$1 == f { print $2; found = 1 } END { if (!found) print "n/a" }' \
+		"/proc/$1/status" 2>/dev/null || echo n/a
+}
+
+# Seconds between two bench_now stamps, three decimals.
+bench_elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f\n", b - a }'; }
