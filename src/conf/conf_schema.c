@@ -1319,7 +1319,7 @@ static const struct conf_key conf_retry_keys[] = {
 	{ .name = "schedule", .set = conf_set_durations, .min = 1000, .max = 30 * CONF_DAY_MS,
 	  .off = offsetof(struct conf, retry_schedule_ms), .off2 = offsetof(struct conf, n_retry),
 	  .dflt = "[1m, 5m, 15m, 1h, 4h]" },
-	{ .name = "max_age", CONF_DURATION(60000, 365 * CONF_DAY_MS),
+	{ .name = "max_age", CONF_DURATION(1000, 365 * CONF_DAY_MS),
 	  .off = offsetof(struct conf, retry_max_age_ms), .dflt = "5d" },
 };
 
