@@ -76,6 +76,7 @@ struct relay_rcpt {
 	bool final_now;          /* became final in this pass (DSN and events) */
 	char dsn[16];            /* enhanced status "5.1.1" */
 	char reply[512];         /* last reply or reason */
+	int code;                /* last reply code, 0 for a local failure */
 	char remote[DNS_NAME_MAX + 72];/* "host [addr]" of the last attempt */
 	enum trouble_verdict last_verdict;
 };
@@ -633,6 +634,7 @@ relay_outcome(struct relay_tx *tx, size_t i, enum trouble_stage stage, enum trou
 	relay_dsn_code(rep, tr->verdict, dsn);
 	snprintf(rc->remote, sizeof(rc->remote), "%s [%s]", tx->host, tx->addr_text);
 	rc->last_verdict = tr->verdict;
+	rc->code = rep ? rep->code : 0;
 	rc->maybe_delivered |= tr->maybe_delivered;
 
 	memset(&a, 0, sizeof(a));
@@ -1468,6 +1470,7 @@ relay_msg_dsn(struct relay_msg *m)
 		out[n].index = i;
 		out[n].expired = rc->rw == RW_EXPIRED;
 		out[n].status = rc->dsn;
+		out[n].code = rc->code;
 		out[n].diagnostic = rc->reply;
 		out[n].remote = rc->remote;
 		n++;

@@ -24,6 +24,7 @@ struct relay_dsn_rcpt {
 	size_t index;           /* into env->rcpts */
 	bool expired;           /* expired (retry.max_age) rather than bounced */
 	const char *status;     /* enhanced status "5.1.1" */
+	int code;               /* the remote reply code, 0 for a local failure */
 	const char *diagnostic; /* the remote reply or the reason */
 	const char *remote;     /* "host [addr]" of the last attempt, "" when none */
 };
