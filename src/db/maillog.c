@@ -17,12 +17,14 @@
  * every recipient is final, the worst final one, bounced > expired > deleted > suppressed > sent.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "maillog.h"
 #include "db_sqlite.h"
@@ -664,6 +666,7 @@ maillog_open(const char *state_dir, struct jobs *hub, struct hk_err *err)
 {
 	struct maillog *ml;
 	struct stat sb;
+	int fd;
 
 	HK_ASSERT_LOOP();
 	if (stat(state_dir, &sb) == -1) {
@@ -674,9 +677,24 @@ maillog_open(const char *state_dir, struct jobs *hub, struct hk_err *err)
 		hk_err_sys(err, ENOTDIR, "state directory %s", state_dir);
 		return NULL;
 	}
+	/* SQLite needs to create -wal and -shm files next to the database. */
+	if (access(state_dir, W_OK | X_OK) == -1) {
+		hk_err_sys(err, errno, "state directory %s is not writable", state_dir);
+		return NULL;
+	}
 	ml = xcalloc(1, sizeof(*ml));
 	ml->hub = hub;
 	ml->path = xasprintf("%s/%s", state_dir, DB_SQLITE_FILE);
+	/*
+	 * Addresses and subjects are private: create the file 0640 before SQLite would make it
+	 * 0644; its -wal and -shm files take the same mode. An empty file is an empty database.
+	 */
+	fd = open(ml->path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+	if (fd == -1) {
+		hk_err_sys(err, errno, "open %s", ml->path);
+		goto fail;
+	}
+	close(fd);
 	ml->wdb = db_sqlite_open(ml->path, false, err);
 	if (ml->wdb == NULL)
 		goto fail;
@@ -823,9 +841,10 @@ maillog_upstream_counts(struct maillog *ml, uint64_t since_ms, maillog_count_fn 
     struct hk_err *err)
 {
 	static const char sql[] =
-		"SELECT upstream, time_ms / 60000 AS minute, sum(n_rcpts) FROM events"
+		/* The partial index holds accepted attempts only; a range over the last day. */
+		"SELECT upstream, time_ms / 60000 AS minute, sum(n_rcpts)"
+		" FROM events INDEXED BY events_sent"
 		" WHERE type = 'attempt' AND result = 'sent' AND time_ms >= ?1"
-		" AND upstream IS NOT NULL"
 		" GROUP BY upstream, minute ORDER BY minute, upstream";
 	sqlite3_stmt *st;
 	int rc;

@@ -237,6 +237,7 @@ test_migrations_fresh_and_reopen(void **state)
 {
 	struct fx *f = *state;
 	struct hk_err err = { 0 };
+	struct stat sb;
 	char *mode;
 
 	assert_int_equal(flush(f), 0);
@@ -246,6 +247,8 @@ test_migrations_fresh_and_reopen(void **state)
 	    db_sqlite_latest_version());
 	assert_int_equal(q_int(f, "SELECT count(*) FROM sqlite_master WHERE name IN "
 	    "('messages', 'recipients', 'events', 'messages_fts')"), 4);
+	assert_int_equal(stat(f->db, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0640);
 	mode = q_text(f, "PRAGMA journal_mode");
 	assert_string_equal(mode, "wal");
 	free(mode);
@@ -589,10 +592,23 @@ test_open_fails_cleanly(void **state)
 		memset(&err, 0, sizeof(err));
 		assert_null(maillog_open(path, f->hub, &err));
 		assert_int_equal(err.code, HK_E_IO);
-		assert_non_null(strstr(err.text, "hikyaku.db"));
-		assert_non_null(strstr(err.text, "unable to open"));
+		assert_non_null(strstr(err.text, path));
+		assert_non_null(strstr(err.text, "not writable"));
+		assert_int_equal(err.sys_errno, EACCES);
 	}
 	assert_int_equal(chmod(path, 0700), 0);
+
+	/* An existing log in a directory that became read-only: no -wal file can be made. */
+	maillog_close(f->ml);
+	f->ml = NULL;
+	assert_int_equal(chmod(f->dir, 0500), 0);
+	if (geteuid() != 0) {
+		memset(&err, 0, sizeof(err));
+		assert_null(maillog_open(f->dir, f->hub, &err));
+		assert_int_equal(err.code, HK_E_IO);
+		assert_non_null(strstr(err.text, "not writable"));
+	}
+	assert_int_equal(chmod(f->dir, 0700), 0);
 }
 
 static void
