@@ -70,6 +70,7 @@ enum smtpc_local {
 	SMTPC_LOCAL_TOO_BIG,      /* message exceeds the SIZE the server advertised */
 	SMTPC_LOCAL_NEEDS_SMTPUTF8, /* tx needs SMTPUTF8, server lacks it */
 	SMTPC_LOCAL_NEEDS_8BITMIME,
+	SMTPC_LOCAL_BAD_ENVELOPE, /* control bytes or spaces in an address or parameter: not sent */
 };
 
 struct smtpc_failure {
@@ -129,7 +130,12 @@ struct smtpc_tx {
 typedef void (*smtpc_tx_fn)(void *arg, bool ok, const struct smtpc_failure *final,
     const struct smtpc_rcpt_result *rcpts, bool maybe_delivered);
 typedef void (*smtpc_ready_fn)(void *arg, const struct smtpc_caps *caps, const char *tls_desc);
-/* The session failed (before ready, between transactions, or inside one after tx_cb's data). */
+/*
+ * The session failed (before ready, between transactions, or inside one before its final dot:
+ * then no tx_cb). When the session dies after the final dot or in the RSET that ends an aborted
+ * transaction, tx_cb reports the transaction first (session no longer idle), then fail_cb runs
+ * unless tx_cb freed the session.
+ */
 typedef void (*smtpc_fail_fn)(void *arg, const struct smtpc_failure *f);
 
 struct smtpc *smtpc_new(const struct smtpc_params *p, smtpc_ready_fn ready_cb,
