@@ -82,15 +82,30 @@ struct dns_params {
 	uint64_t timeout_ms;       /* per query; 0: 10 s */
 };
 
+struct conf;
+
+/*
+ * Fill p from the configuration's dns: section. The pointers are borrowed from c, which must
+ * outlive the dns_new() call (libunbound copies what it keeps).
+ */
+void dns_params_from_conf(struct dns_params *p, const struct conf *c);
+
+/*
+ * Create a resolver whose fd is watched on base. -1 style failure: NULL with err (HK_E_CONFIG
+ * for a bad forwarder, an unreadable resolv.conf or trust anchor).
+ */
 struct dns *dns_new(struct event_base *base, const struct dns_params *p, struct hk_err *err);
 /* Cancels outstanding queries (their callbacks do not run). NULL is a no-op. */
 void dns_free(struct dns *d);
 
 /* MX of domain; with no MX records, the domain's own A/AAAA as an implicit MX. */
 void dns_mx(struct dns *d, const char *domain, dns_mx_fn cb, void *arg);
-/* A and AAAA of host. */
+/* A and AAAA of host (a numeric IPv4 or IPv6 address is returned as is, without a query). */
 void dns_addrs(struct dns *d, const char *host, dns_addr_fn cb, void *arg);
-/* TLSA at _port._tcp.host. */
+/*
+ * TLSA at _port._tcp.host. Records whose data is over 64 bytes (full certificates, matching
+ * type 0) are skipped: status DNS_OK with n 0 means a TLSA set exists but none is usable here.
+ */
 void dns_tlsa(struct dns *d, const char *host, unsigned port, dns_tlsa_fn cb, void *arg);
 
 const char *dns_status_name(enum dns_status s);
