@@ -17,9 +17,13 @@
 #include "privs.h"
 #include "sdnotify.h"
 #include "../conf/conf.h"
+#include "../db/maillog.h"
+#include "../dns/dns.h"
 #include "../jobs/jobs.h"
 #include "../net/listener.h"
 #include "../net/tls.h"
+#include "../relay/relay.h"
+#include "../sched/sched.h"
 #include "../smtpd/smtpd.h"
 #include "../spool/spool.h"
 #include "../util/clock.h"
@@ -40,6 +44,10 @@ struct serve {
 	struct spool *spool;
 	struct jobs_pool *auth_pool; /* crypt(3) checks are slow by design: off the loop */
 	struct smtpd *smtpd;
+	struct maillog *ml;
+	struct dns *dns;
+	struct sched *sched;
+	struct relay *relay;
 	struct id_gen ids;
 	SSL_CTX *tls_ctx;
 	int *listen_fds; /* one per conf->listeners[i] */
@@ -134,8 +142,18 @@ serve_queued_cb(void *arg, const struct spool_env *env)
 {
 	struct serve *sv = arg;
 
-	(void)env;
 	sv->queued++;
+	maillog_received(sv->ml, env, NULL);
+	sched_add(sv->sched, env->id, 0);
+}
+
+/* The scheduler offers a due message to the relay (wired here: engines do not know each other). */
+static bool
+serve_ready_cb(void *arg, uint64_t id)
+{
+	struct serve *sv = arg;
+
+	return sv->relay != NULL && relay_ready(sv->relay, id);
 }
 
 /*
@@ -173,6 +191,22 @@ fail:
 	free(fresh);
 	free(fds);
 	return NULL;
+}
+
+/* Close the fds of c that were bound for it (not taken over from old). */
+static void
+serve_close_new(const struct conf *c, const int *fds, const struct conf *old, const int *old_fds)
+{
+	size_t i, j;
+
+	for (i = 0; i < c->n_listeners; i++) {
+		bool old_fd = false;
+
+		for (j = 0; j < old->n_listeners; j++)
+			old_fd |= fds[i] == old_fds[j];
+		if (!old_fd)
+			close(fds[i]);
+	}
 }
 
 /* Close the old fds that the new configuration no longer uses. */
@@ -230,6 +264,13 @@ serve_reload(struct serve *sv)
 		    log_q("kept the running configuration (a new privileged port needs a restart)"));
 		goto out;
 	}
+	if (relay_reload(sv->relay, c, &err) == -1) {
+		log_error("main", "reload_failed", "sess=main reason=%s action=%s", log_q(err.text),
+		    log_q("kept the running configuration"));
+		serve_close_new(c, fds, sv->conf, sv->listen_fds);
+		free(fds);
+		goto out;
+	}
 	smtpd_reload(sv->smtpd, c, ctx, fds);
 	serve_close_unused(sv->conf, sv->listen_fds, c, fds);
 	free(sv->listen_fds);
@@ -263,12 +304,24 @@ serve_hup_cb(evutil_socket_t sig, short what, void *arg)
 }
 
 static void
+serve_relay_stopped_cb(void *arg)
+{
+	struct serve *sv = arg;
+
+	log_info("main", "deliveries_stopped", "sess=main");
+	event_base_loopexit(sv->base, NULL);
+}
+
+static void
 serve_stopped_cb(void *arg)
 {
 	struct serve *sv = arg;
 
 	log_info("main", "sessions_closed", "sess=main");
-	event_base_loopexit(sv->base, NULL);
+	if (sv->relay)
+		relay_shutdown(sv->relay, serve_relay_stopped_cb, sv);
+	else
+		event_base_loopexit(sv->base, NULL);
 }
 
 static void
@@ -319,6 +372,7 @@ serve_recovered_cb(void *arg, const struct spool_env *env)
 
 	id_gen_observe(&sv->ids, env->id);
 	sv->recovered++;
+	sched_add(sv->sched, env->id, env->next_attempt_ms);
 }
 
 /*
@@ -334,6 +388,40 @@ serve_spool_workers(const struct conf *c)
 	if (c->spool_workers)
 		return c->spool_workers;
 	return n > 2 ? (unsigned)(2 * n) : 4;
+}
+
+static int
+serve_dns_start(struct serve *sv, struct hk_err *err)
+{
+	struct dns_params dp;
+
+	memset(&dp, 0, sizeof(dp));
+	dp.resolv_conf = sv->conf->dns_resolv_conf;
+	dp.forward = sv->conf->n_dns_forward ? (const char *const *)sv->conf->dns_forward : NULL;
+	dp.trust_anchor = sv->conf->dns_dnssec ? sv->conf->dns_trust_anchor : NULL;
+	dp.timeout_ms = sv->conf->dns_timeout_ms;
+	sv->dns = dns_new(sv->base, &dp, err);
+	return sv->dns == NULL ? -1 : 0;
+}
+
+static int
+serve_relay_start(struct serve *sv, struct hk_err *err)
+{
+	struct relay_params rp;
+
+	memset(&rp, 0, sizeof(rp));
+	rp.base = sv->base;
+	rp.conf = sv->conf;
+	rp.spool = sv->spool;
+	rp.dns = sv->dns;
+	rp.maillog = sv->ml;
+	rp.sched = sv->sched;
+	rp.ids = &sv->ids;
+	sv->relay = relay_new(&rp, err);
+	if (sv->relay == NULL)
+		return -1;
+	relay_rebuild_quotas(sv->relay);
+	return 0;
 }
 
 /* Everything before the loop runs: returns a sysexits code, or EX_OK to run. */
@@ -389,6 +477,20 @@ serve_start(struct serve *sv)
 	if (sv->spool == NULL) {
 		log_error("main", "start_failed", "sess=main step=spool err=%s", log_q(err.text));
 		return EX_CANTCREAT;
+	}
+	sv->ml = maillog_open(sv->conf->state, sv->hub, &err);
+	if (sv->ml == NULL) {
+		log_error("main", "start_failed", "sess=main step=maillog err=%s", log_q(err.text));
+		return EX_CANTCREAT;
+	}
+	if (serve_dns_start(sv, &err) == -1) {
+		log_error("main", "start_failed", "sess=main step=dns err=%s", log_q(err.text));
+		return EX_CONFIG;
+	}
+	sv->sched = sched_new(sv->base, serve_ready_cb, sv);
+	if (serve_relay_start(sv, &err) == -1) {
+		log_error("main", "start_failed", "sess=main step=relay err=%s", log_q(err.text));
+		return EX_CONFIG;
 	}
 	if (spool_recover(sv->spool, serve_recovered_cb, sv, &st, &err) == -1) {
 		log_error("main", "start_failed", "sess=main step=recovery err=%s", log_q(err.text));
@@ -456,7 +558,11 @@ serve_teardown(struct serve *sv)
 	size_t i;
 
 	smtpd_free(sv->smtpd);
+	relay_free(sv->relay);
+	sched_free(sv->sched);
+	dns_free(sv->dns);
 	jobs_pool_free(sv->auth_pool);
+	maillog_close(sv->ml);
 	spool_free(sv->spool);
 	if (sv->jobs_ev)
 		event_free(sv->jobs_ev);

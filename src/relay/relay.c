@@ -677,6 +677,15 @@ relay_outcome(struct relay_tx *tx, size_t i, enum trouble_stage stage, enum trou
 	if (tr->verdict == TROUBLE_SENT || tr->verdict == TROUBLE_BOUNCE ||
 	    tr->verdict == TROUBLE_DEFER) {
 		struct pflog_entry pe;
+		char full[600];
+
+		/* As Postfix shows it: the whole reply, code and enhanced code included. */
+		if (rep && rep->enh_class)
+			snprintf(full, sizeof(full), "%d %s %s", rep->code, dsn, text);
+		else if (rep)
+			snprintf(full, sizeof(full), "%d %s", rep->code, text);
+		else
+			snprintf(full, sizeof(full), "%s", text);
 
 		memset(&pe, 0, sizeof(pe));
 		pe.qid = m->qid;
@@ -691,7 +700,7 @@ relay_outcome(struct relay_tx *tx, size_t i, enum trouble_stage stage, enum trou
 		pe.dsn = dsn;
 		pe.status = tr->verdict == TROUBLE_SENT ? "sent" :
 		    tr->verdict == TROUBLE_BOUNCE ? "bounced" : "deferred";
-		pe.reply = text;
+		pe.reply = full;
 		pflog_write(r->pflog, &pe);
 	}
 	return tr->verdict;
