@@ -507,11 +507,24 @@ smtpc_tls_start(struct smtpc *c)
 	struct evbuffer *in;
 	SSL *ssl;
 
+	if (smtpc_verifies(c) && c->host[0] == '\0') {
+		smtpc_fail_local(c, SMTPC_STAGE_TLS, SMTPC_LOCAL_CERT_INVALID,
+		    "no host name to verify the certificate against");
+		return;
+	}
 	if (c->ssl_ctx == NULL) {
 		char err[256];
 
 		/* No context from the caller: verification needs the trust store, else bare. */
-		c->ssl_ctx = smtpc_ssl_ctx_new(NULL, err, sizeof(err));
+		if (smtpc_verifies(c)) {
+			c->ssl_ctx = smtpc_ssl_ctx_new(NULL, err, sizeof(err));
+		} else {
+			snprintf(err, sizeof(err), "cannot create a TLS context");
+			c->ssl_ctx = SSL_CTX_new(TLS_client_method());
+			if (c->ssl_ctx)
+				SSL_CTX_set_min_proto_version(c->ssl_ctx, TLS1_2_VERSION);
+			ERR_clear_error();
+		}
 		if (c->ssl_ctx == NULL) {
 			smtpc_fail_local(c, SMTPC_STAGE_TLS, SMTPC_LOCAL_TLS_FAILED, "%s", err);
 			return;

@@ -35,7 +35,12 @@ struct smtpc;
 
 enum smtpc_tls_mode {
 	SMTPC_TLS_NONE = 0,       /* plaintext only */
-	SMTPC_TLS_OPPORTUNISTIC,  /* STARTTLS when offered, no verification (MX default) */
+	/*
+	 * STARTTLS when offered, no verification (MX default). Plaintext only when STARTTLS is not
+	 * offered: a refused STARTTLS or a failed handshake fails the session (stage STARTTLS or
+	 * TLS), so the caller may retry with SMTPC_TLS_NONE or move on.
+	 */
+	SMTPC_TLS_OPPORTUNISTIC,
 	SMTPC_TLS_STARTTLS,       /* STARTTLS required */
 	SMTPC_TLS_IMPLICIT,       /* TLS from the first byte (port 465) */
 };
@@ -96,7 +101,8 @@ struct smtpc_params {
 	const char *helo;      /* our EHLO name (copied) */
 	enum smtpc_tls_mode tls;
 	bool verify;           /* verify chain and host name (ignored for OPPORTUNISTIC) */
-	SSL_CTX *ssl_ctx;      /* client context (ca_file loaded by the caller); up-referenced */
+	SSL_CTX *ssl_ctx;      /* client context (ca_file loaded by the caller); up-referenced; NULL:
+	                        * one is made when TLS starts (trust store only with verify) */
 	const char *username;  /* NULL: no AUTH */
 	const char *password;  /* copied; wiped on free */
 	uint64_t connect_timeout_ms, command_timeout_ms, dot_timeout_ms; /* 0: the defaults */

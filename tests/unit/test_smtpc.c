@@ -32,6 +32,7 @@
 #include "relay/smtpc.h"
 #include "relay/smtpc_body.h"
 #include "util/buf.h"
+#include "util/log.h"
 #include "util/poison.h"
 
 /* ---- a certificate for mx.test, made once ---- */
@@ -121,6 +122,8 @@ struct fake {
 	const char *starttls_extra; /* bytes injected after "220 ready" */
 	const char *dot_reply;  /* NULL: default; "" never replies */
 	bool close_in_data;
+	bool starttls_then_close; /* answer 220 to STARTTLS, then close on the ClientHello */
+	bool close_on_input;
 	bool hold_until_data;   /* replies from MAIL on wait for DATA (proves pipelining) */
 	bool in_data;
 	struct buf held;
@@ -250,6 +253,10 @@ fake_read_cb(struct bufferevent *bev, void *arg)
 		size_t n;
 		const char *reply;
 
+		if (f->close_on_input) {
+			fake_close(f);
+			return;
+		}
 		if (f->in_data) {
 			fake_data(f, in);
 			return;
@@ -286,7 +293,10 @@ fake_read_cb(struct bufferevent *bev, void *arg)
 			buf_fini(&b);
 			evbuffer_drain(in, evbuffer_get_length(in));
 			free(line);
-			fake_starttls(f);
+			if (f->starttls_then_close)
+				f->close_on_input = true;
+			else
+				fake_starttls(f);
 			return;
 		} else {
 			fake_send(f, reply);
@@ -525,6 +535,36 @@ static const struct buf small_body = { .ptr = (char *)"Subject: hi\r\n\r\nhello\
 static const struct smtpc_tx tx_one = { .mail_from = "a@x.test", .size = 22, .n_rcpts = 1,
 	.rcpts = one_rcpt, .body = &small_body };
 
+/* Capture the log (debug and the SMTP client transcript) in a file. */
+static int
+log_capture_start(void)
+{
+	char name[] = "/tmp/test_smtpc_log_XXXXXX";
+	int fd = mkstemp(name);
+
+	assert_true(fd >= 0);
+	unlink(name);
+	log_set_fd(fd);
+	log_set_level(LOG_LEVEL_DEBUG);
+	log_set_trace(TRACE_SMTPC);
+	return fd;
+}
+
+static void
+log_capture_end(int fd, struct buf *out)
+{
+	char tmp[4096];
+	ssize_t n;
+
+	log_set_fd(2);
+	log_set_level(LOG_LEVEL_INFO);
+	log_set_trace(0);
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	while ((n = read(fd, tmp, sizeof(tmp))) > 0)
+		buf_append(out, tmp, (size_t)n);
+	close(fd);
+}
+
 /* ---- tests ---- */
 
 static void
@@ -731,20 +771,31 @@ test_auth_plain(void **state)
 		{ .prefix = "AUTH", .reply = "235 2.7.0 ok\r\n" },
 		{ .prefix = NULL },
 	};
+	struct buf log = BUF_INIT;
 	struct run r;
+	int fd;
 
 	(void)state;
 	run_init(&r);
 	r.fake.ehlo = "250-fake.test\r\n250 AUTH LOGIN PLAIN\r\n";
 	r.fake.rules = rules;
+
 	r.p.username = "user";
 	r.p.password = "pass";
+	fd = log_capture_start();
 	run_start(&r);
+	log_capture_end(fd, &log);
 	assert_int_equal(r.ready, 1);
 	assert_true(r.caps.auth_plain);
 	assert_true(r.caps.auth_login);
 	/* base64("\0user\0pass") */
 	assert_true(fake_saw(&r.fake, "\nAUTH PLAIN AHVzZXIAcGFzcw==\n"));
+	/* The transcript shows the exchange, never the credentials. */
+	assert_non_null(strstr(log.ptr, "line=\"AUTH PLAIN ****\""));
+	assert_non_null(strstr(log.ptr, "sess=c7"));
+	assert_null(strstr(log.ptr, "AHVzZXIAcGFzcw"));
+	assert_null(strstr(log.ptr, "pass"));
+	buf_fini(&log);
 	run_fini(&r);
 }
 
@@ -756,17 +807,26 @@ test_auth_login(void **state)
 		  .then = { "334 UGFzc3dvcmQ6\r\n", "235 2.7.0 ok\r\n" } },
 		{ .prefix = NULL },
 	};
+	struct buf log = BUF_INIT;
 	struct run r;
+	int fd;
 
 	(void)state;
 	run_init(&r);
 	r.fake.ehlo = "250-fake.test\r\n250 AUTH=LOGIN\r\n";
 	r.fake.rules = rules;
+
 	r.p.username = "user";
 	r.p.password = "pass";
+	fd = log_capture_start();
 	run_start(&r);
+	log_capture_end(fd, &log);
 	assert_int_equal(r.ready, 1);
 	assert_true(fake_saw(&r.fake, "\nAUTH LOGIN\ndXNlcg==\ncGFzcw==\n"));
+	assert_null(strstr(log.ptr, "dXNlcg=="));
+	assert_null(strstr(log.ptr, "cGFzcw=="));
+	assert_non_null(strstr(log.ptr, "line=\"****\""));
+	buf_fini(&log);
 	run_fini(&r);
 }
 
@@ -950,6 +1010,46 @@ test_opportunistic_plain_when_not_offered(void **state)
 	run_start(&r);
 	assert_true(r.ok);
 	assert_string_equal(r.tls, "");
+	run_fini(&r);
+}
+
+static void
+test_opportunistic_tls_without_ctx(void **state)
+{
+	struct run r;
+
+	(void)state;
+	run_init(&r);
+	r.fake.ehlo = "250-fake.test\r\n250 STARTTLS\r\n";
+	r.p.tls = SMTPC_TLS_OPPORTUNISTIC;
+	r.p.verify = true; /* ignored: opportunistic never verifies */
+	r.tx = &tx_one;
+	r.sends = 1;
+	run_start(&r);
+	assert_int_equal(r.fails, 0);
+	assert_true(r.ok);
+	assert_true(strncmp(r.tls, "TLSv1.", 6) == 0);
+	run_fini(&r);
+}
+
+static void
+test_opportunistic_failed_handshake_fails(void **state)
+{
+	struct run r;
+
+	(void)state;
+	run_init(&r);
+	r.fake.ehlo = "250-fake.test\r\n250 STARTTLS\r\n";
+	r.fake.starttls_then_close = true;
+	r.p.tls = SMTPC_TLS_OPPORTUNISTIC;
+	r.tx = &tx_one;
+	r.sends = 1;
+	run_start(&r);
+	assert_int_equal(r.ready, 0);
+	assert_int_equal(r.fails, 1);
+	assert_int_equal(r.fail.stage, SMTPC_STAGE_TLS);
+	assert_int_equal(r.fail.local, SMTPC_LOCAL_TLS_FAILED);
+	assert_false(fake_saw(&r.fake, "MAIL"));
 	run_fini(&r);
 }
 
@@ -1377,6 +1477,8 @@ main(void)
 		cmocka_unit_test(test_starttls_missing),
 		cmocka_unit_test(test_starttls_refused),
 		cmocka_unit_test(test_opportunistic_plain_when_not_offered),
+		cmocka_unit_test(test_opportunistic_tls_without_ctx),
+		cmocka_unit_test(test_opportunistic_failed_handshake_fails),
 		cmocka_unit_test(test_starttls_injection_dropped),
 		cmocka_unit_test(test_implicit_tls),
 		cmocka_unit_test(test_ssl_ctx_bad_ca_file),
