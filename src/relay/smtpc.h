@@ -101,8 +101,9 @@ struct smtpc_params {
 	const char *helo;      /* our EHLO name (copied) */
 	enum smtpc_tls_mode tls;
 	bool verify;           /* verify chain and host name (ignored for OPPORTUNISTIC) */
-	SSL_CTX *ssl_ctx;      /* client context (ca_file loaded by the caller); up-referenced; NULL:
-	                        * one is made when TLS starts (trust store only with verify) */
+	/* Client context (ca_file loaded by the caller), up-referenced; NULL: one is made when TLS
+	 * starts (the system trust store only with verify). */
+	SSL_CTX *ssl_ctx;
 	const char *username;  /* NULL: no AUTH */
 	const char *password;  /* copied; wiped on free */
 	uint64_t connect_timeout_ms, command_timeout_ms, dot_timeout_ms; /* 0: the defaults */
