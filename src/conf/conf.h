@@ -63,7 +63,7 @@ struct conf_limits {
 	uint64_t command_timeout_ms;    /* command_timeout, default 5m (RFC 5321 4.5.3.2.7) */
 	uint64_t data_timeout_ms;       /* data_timeout, default 10m */
 	unsigned auth_failures_per_min; /* auth_failures_per_min per IP and per user, default 5 */
-	uint64_t greet_pause_ms;        /* greet_pause before the 220 greeting, default 0 */
+	uint64_t greet_pause_ms;        /* greet_pause before the 220 greeting, default 5ms */
 };
 
 struct conf_upstream_limits {

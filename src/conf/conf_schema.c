@@ -1224,7 +1224,7 @@ static const struct conf_key conf_limits_keys[] = {
 	  .off = offsetof(struct conf_limits, auth_failures_per_min), .dflt = "5", .min = 1,
 	  .max = 1000000 },
 	{ .name = "greet_pause", CONF_DURATION(0, 60000),
-	  .off = offsetof(struct conf_limits, greet_pause_ms), .dflt = "0s" },
+	  .off = offsetof(struct conf_limits, greet_pause_ms), .dflt = "5ms" },
 };
 
 static const struct conf_table conf_limits_table = { CONF_KEYS(conf_limits_keys) };
