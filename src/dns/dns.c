@@ -26,21 +26,19 @@
 #include "../util/log.h"
 #include "../util/xalloc.h"
 #include "dns.h"
+#include "dns_wire.h"
 #include "../util/poison.h"
 
 #define DNS_TYPE_A 1
 #define DNS_TYPE_MX 15
 #define DNS_TYPE_AAAA 28
 #define DNS_TYPE_TLSA 52
-#define DNS_CLASS_IN 1
 #define DNS_RCODE_SERVFAIL 2
 #define DNS_RCODE_NXDOMAIN 3
 #define DNS_RCODE_REFUSED 5
 #define DNS_TIMEOUT_DEFAULT_MS 10000
 /* MX records considered before the best DNS_MAX_RESULTS are kept. */
 #define DNS_MX_COLLECT 256
-/* RFC 1035 2.3.4: 255 octets on the wire, so at most 253 characters written out. */
-#define DNS_HOST_MAX 253
 
 enum dns_kind { DNS_KIND_MX, DNS_KIND_ADDR, DNS_KIND_TLSA };
 
@@ -131,13 +129,6 @@ dns_why(char *why, size_t size, const char *text)
 	}
 }
 
-static bool
-dns_is_label_char(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	    c == '-' || c == '_';
-}
-
 /*
  * Check and normalise a name to look up: LDH labels (plus "_" for service labels) of 1..63
  * bytes, 1..253 bytes in all, one optional trailing dot. out gets it lower case, dot removed.
@@ -149,7 +140,7 @@ dns_name_normalise(const char *name, char *out, size_t size)
 
 	if (n > 0 && name[n - 1] == '.')
 		n--;
-	if (n == 0 || n > DNS_HOST_MAX || n >= size)
+	if (n == 0 || n > DNS_WIRE_HOST_MAX || n >= size)
 		return false;
 	for (i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)name[i];
@@ -158,7 +149,7 @@ dns_name_normalise(const char *name, char *out, size_t size)
 			if (label == 0)
 				return false;
 			label = 0;
-		} else if (!dns_is_label_char(c) || ++label > 63) {
+		} else if (!dns_wire_is_label_char(c) || ++label > 63) {
 			return false;
 		}
 		out[i] = (char)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
@@ -167,146 +158,25 @@ dns_name_normalise(const char *name, char *out, size_t size)
 	return label > 0;
 }
 
-/* ---- reading wire format ---- */
-
-static unsigned
-dns_be16(const uint8_t *p)
-{
-	return (unsigned)p[0] << 8 | p[1];
-}
-
-/*
- * Read the name at off of p[0..len) into out as a host name: lower case, no trailing dot, "."
- * for the root. With ptr_ok, compression pointers (RFC 1035 4.1.4) are followed, only to
- * earlier offsets so no loop is possible. -1 when malformed, too long, or a label holds a byte
- * a host name cannot have.
- */
-static int
-dns_wire_name(const uint8_t *p, size_t len, size_t off, bool ptr_ok, char *out, size_t size)
-{
-	size_t o = off, n = 0;
-
-	HK_ASSERT(size > DNS_HOST_MAX);
-	for (;;) {
-		unsigned c;
-		size_t i;
-
-		if (o >= len)
-			return -1;
-		c = p[o];
-		if ((c & 0xc0) == 0xc0) {
-			size_t to;
-
-			if (!ptr_ok || o + 1 >= len)
-				return -1;
-			to = (size_t)(c & 0x3f) << 8 | p[o + 1];
-			if (to >= o)
-				return -1;
-			o = to;
-			continue;
-		}
-		if ((c & 0xc0) != 0)
-			return -1; /* RFC 6891 extended label types are obsolete */
-		if (c == 0)
-			break;
-		if (o + 1 + c > len || n + (n > 0) + c > DNS_HOST_MAX)
-			return -1;
-		if (n > 0)
-			out[n++] = '.';
-		for (i = 0; i < c; i++) {
-			unsigned char ch = p[o + 1 + i];
-
-			if (!dns_is_label_char(ch))
-				return -1;
-			out[n++] = (char)(ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch);
-		}
-		o += 1 + c;
-	}
-	if (n == 0)
-		out[n++] = '.';
-	out[n] = '\0';
-	return 0;
-}
-
-/* Skip the name at *off (a pointer ends it). */
-static int
-dns_wire_skip_name(const uint8_t *p, size_t len, size_t *off)
-{
-	size_t o = *off;
-
-	for (;;) {
-		if (o >= len)
-			return -1;
-		if ((p[o] & 0xc0) == 0xc0) {
-			if (o + 2 > len)
-				return -1;
-			*off = o + 2;
-			return 0;
-		}
-		if ((p[o] & 0xc0) != 0)
-			return -1;
-		if (p[o] == 0) {
-			*off = o + 1;
-			return 0;
-		}
-		o += 1 + (size_t)p[o];
-	}
-}
-
-/* One record's rdata: p[off..off+len), inside a packet (ptr_ok) or alone. */
-struct dns_rdata {
-	const uint8_t *p;
-	size_t p_len;
-	size_t off, len;
-	bool ptr_ok;
-};
+/* ---- answers ---- */
 
 /* The answer records of one type, from the packet or else from ub_result->data. */
 struct dns_answers {
 	const struct ub_result *res;
-	int rrtype;
+	unsigned rrtype;
 	bool from_pkt;
-	size_t off;      /* packet: next record */
-	unsigned left;   /* packet: answer records not yet read */
-	size_t i;        /* data[]: next index */
+	struct dns_wire_answers w; /* packet */
+	size_t i;                  /* data[]: next index */
 };
 
-/* Walk the answer section once; -1 when any part is malformed. */
-static int
-dns_pkt_open(struct dns_answers *a)
-{
-	const uint8_t *p = a->res->answer_packet;
-	size_t len = (size_t)a->res->answer_len, off = 12;
-	unsigned qd, an, i;
-
-	if (p == NULL || a->res->answer_len < 12)
-		return -1;
-	qd = dns_be16(p + 4);
-	an = dns_be16(p + 6);
-	for (i = 0; i < qd; i++) {
-		if (dns_wire_skip_name(p, len, &off) == -1 || off + 4 > len)
-			return -1;
-		off += 4;
-	}
-	a->off = off;
-	a->left = an;
-	for (i = 0; i < an; i++) {
-		if (dns_wire_skip_name(p, len, &off) == -1 || off + 10 > len)
-			return -1;
-		off += 10 + dns_be16(p + off + 8);
-		if (off > len)
-			return -1;
-	}
-	return 0;
-}
-
 static void
-dns_answers_init(struct dns_answers *a, const struct ub_result *res, int rrtype)
+dns_answers_init(struct dns_answers *a, const struct ub_result *res, unsigned rrtype)
 {
 	memset(a, 0, sizeof(*a));
 	a->res = res;
 	a->rrtype = rrtype;
-	a->from_pkt = dns_pkt_open(a) == 0;
+	a->from_pkt = res->answer_packet != NULL && res->answer_len > 0 &&
+	    dns_wire_answers_open(&a->w, res->answer_packet, (size_t)res->answer_len) == 0;
 }
 
 static bool
@@ -314,29 +184,10 @@ dns_answers_next(struct dns_answers *a, struct dns_rdata *rd)
 {
 	const struct ub_result *res = a->res;
 
-	if (a->from_pkt) {
-		const uint8_t *p = res->answer_packet;
-		size_t len = (size_t)res->answer_len;
-
-		/* dns_pkt_open() checked every offset used here. */
-		while (a->left > 0) {
-			unsigned type, cls, rdlen;
-
-			a->left--;
-			(void)dns_wire_skip_name(p, len, &a->off);
-			type = dns_be16(p + a->off);
-			cls = dns_be16(p + a->off + 2);
-			rdlen = dns_be16(p + a->off + 8);
-			a->off += 10;
-			*rd = (struct dns_rdata){ .p = p, .p_len = len, .off = a->off, .len = rdlen,
-				.ptr_ok = true };
-			a->off += rdlen;
-			if ((int)type == a->rrtype && cls == DNS_CLASS_IN)
-				return true;
-		}
-		return false;
-	}
-	if (res->data == NULL || res->len == NULL || res->qtype != a->rrtype)
+	if (a->from_pkt)
+		return dns_wire_answers_next(&a->w, a->rrtype, rd);
+	/* data[] holds uncompressed rdata of the asked type only. */
+	if (res->data == NULL || res->len == NULL || res->qtype != (int)a->rrtype)
 		return false;
 	while (res->data[a->i] != NULL) {
 		size_t i = a->i++;
@@ -444,7 +295,7 @@ dns_mx_answer(struct dns_query *q, int err, const struct ub_result *res)
 			n_bad++;
 			continue;
 		}
-		cand[n].pref = dns_be16(rd.p + rd.off);
+		cand[n].pref = dns_wire_be16(rd.p + rd.off);
 		/* RFC 7505 3: "." is no host; only a lone null MX has a meaning. */
 		if (strcmp(cand[n].name, ".") == 0) {
 			n_root++;
@@ -481,7 +332,7 @@ dns_addr_answer(struct dns_sub *s, int err, const struct ub_result *res)
 	s->secure = res != NULL && res->secure;
 	if (s->status != DNS_OK)
 		return;
-	dns_answers_init(&a, res, s->rrtype);
+	dns_answers_init(&a, res, (unsigned)s->rrtype);
 	while (s->n < DNS_MAX_RESULTS && dns_answers_next(&a, &rd)) {
 		struct sockaddr_storage *ss = &s->addrs[s->n];
 
@@ -762,7 +613,7 @@ dns_sub_start(struct dns_query *q, size_t i)
 
 	HK_ASSERT(i < q->n_sub);
 	s->live = true;
-	rc = ub_resolve_async(q->d->ctx, q->name, s->rrtype, DNS_CLASS_IN, s, dns_ub_cb,
+	rc = ub_resolve_async(q->d->ctx, q->name, s->rrtype, DNS_WIRE_CLASS_IN, s, dns_ub_cb,
 	    &s->ub_id);
 	if (rc != 0)
 		dns_sub_answer(s, rc, NULL);

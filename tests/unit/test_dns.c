@@ -28,6 +28,7 @@
 
 #include "conf/conf.h"
 #include "dns/dns.h"
+#include "dns/dns_wire.h"
 #include "util/clock.h"
 #include "util/poison.h"
 
@@ -284,6 +285,143 @@ lookup_addrs(struct env *e, const char *host, struct got_addr *g)
 	dns_addrs(e->dns, host, addr_cb, g);
 	assert_int_equal(g->count, 0);
 	assert_true(run_until(e->base, &g->count, 1, 10000));
+}
+
+/* ---- wire format ---- */
+
+struct pkt {
+	uint8_t b[1024];
+	size_t n;
+};
+
+static void
+put(struct pkt *p, const void *data, size_t n)
+{
+	assert_true(p->n + n <= sizeof(p->b));
+	memcpy(p->b + p->n, data, n);
+	p->n += n;
+}
+
+static void
+put16(struct pkt *p, unsigned v)
+{
+	uint8_t b[2] = { (uint8_t)(v >> 8), (uint8_t)v };
+
+	put(p, b, 2);
+}
+
+/* "mx.example" at offset 12 as the question, type qtype; ancount given. */
+static void
+pkt_head(struct pkt *p, unsigned ancount)
+{
+	static const uint8_t qname[] = "\x02mx\x07" "example";
+
+	memset(p, 0, sizeof(*p));
+	put16(p, 0x1234);
+	put16(p, 0x8180);
+	put16(p, 1);
+	put16(p, ancount);
+	put16(p, 0);
+	put16(p, 0);
+	put(p, qname, sizeof(qname)); /* with the root label */
+	put16(p, 15);
+	put16(p, 1);
+}
+
+/* An MX record owned by the question name (pointer 0xc00c) in class cls. */
+static void
+pkt_mx(struct pkt *p, unsigned cls, unsigned pref, const void *target, size_t target_len)
+{
+	put16(p, 0xc00c);
+	put16(p, 15);
+	put16(p, cls);
+	put16(p, 0);
+	put16(p, 300);
+	put16(p, (unsigned)(2 + target_len));
+	put16(p, pref);
+	put(p, target, target_len);
+}
+
+static void
+test_wire_names(void **state)
+{
+	char out[DNS_NAME_MAX];
+	struct pkt p;
+	uint8_t longname[300];
+	size_t i;
+
+	(void)state;
+	pkt_head(&p, 0);
+	assert_int_equal(dns_wire_name(p.b, p.n, 12, false, out, sizeof(out)), 0);
+	assert_string_equal(out, "mx.example");
+	/* "A" + pointer to the question name; upper case folded. */
+	put(&p, "\x01" "A\xc0\x0c", 4);
+	assert_int_equal(dns_wire_name(p.b, p.n, p.n - 4, true, out, sizeof(out)), 0);
+	assert_string_equal(out, "a.mx.example");
+	/* Pointers refused where they cannot point anywhere meaningful. */
+	assert_int_equal(dns_wire_name(p.b, p.n, p.n - 4, false, out, sizeof(out)), -1);
+	/* A pointer to itself, and one forward: both could loop. */
+	put(&p, "\xc0", 1);
+	put(&p, (uint8_t[]){ (uint8_t)(p.n - 1) }, 1);
+	assert_int_equal(dns_wire_name(p.b, p.n, p.n - 2, true, out, sizeof(out)), -1);
+	p.b[p.n - 1] = (uint8_t)(p.n + 4);
+	assert_int_equal(dns_wire_name(p.b, p.n, p.n - 2, true, out, sizeof(out)), -1);
+	/* Cut short: a pointer missing its second byte, a label longer than the rest. */
+	assert_int_equal(dns_wire_name(p.b, p.n - 1, p.n - 2, true, out, sizeof(out)), -1);
+	assert_int_equal(dns_wire_name((const uint8_t *)"\x05" "ab", 3, 0, false, out,
+	    sizeof(out)), -1);
+	/* The root, a space in a label, an extended label type. */
+	assert_int_equal(dns_wire_name((const uint8_t *)"", 1, 0, false, out, sizeof(out)), 0);
+	assert_string_equal(out, ".");
+	assert_int_equal(dns_wire_name((const uint8_t *)"\x03" "a b", 5, 0, false, out,
+	    sizeof(out)), -1);
+	assert_int_equal(dns_wire_name((const uint8_t *)"\x41" "a", 3, 0, false, out,
+	    sizeof(out)), -1);
+	/* Four labels of 63: 255 characters, over the 253 a name can have. */
+	for (i = 0; i < 4; i++) {
+		longname[i * 64] = 63;
+		memset(longname + i * 64 + 1, 'a', 63);
+	}
+	longname[256] = 0;
+	assert_int_equal(dns_wire_name(longname, 257, 0, false, out, sizeof(out)), -1);
+	longname[3 * 64] = 61;
+	longname[3 * 64 + 62] = 0;
+	assert_int_equal(dns_wire_name(longname, 257, 0, false, out, sizeof(out)), 0);
+	assert_int_equal(strlen(out), 253);
+}
+
+static void
+test_wire_answers(void **state)
+{
+	struct dns_wire_answers w;
+	struct dns_rdata rd;
+	char out[DNS_NAME_MAX];
+	struct pkt p;
+
+	(void)state;
+	pkt_head(&p, 3);
+	pkt_mx(&p, 1, 10, "\x01" "a\xc0\x0c", 4);
+	pkt_mx(&p, 3, 20, "\x01" "c\xc0\x0c", 4); /* class CH: not ours */
+	pkt_mx(&p, 1, 30, "\x01" "b\xc0\x0c", 4);
+	assert_int_equal(dns_wire_answers_open(&w, p.b, p.n), 0);
+	assert_true(dns_wire_answers_next(&w, 15, &rd));
+	assert_int_equal(dns_wire_be16(rd.p + rd.off), 10);
+	assert_int_equal(dns_wire_name(rd.p, rd.p_len, rd.off + 2, rd.ptr_ok, out, sizeof(out)),
+	    0);
+	assert_string_equal(out, "a.mx.example");
+	assert_true(dns_wire_answers_next(&w, 15, &rd));
+	assert_int_equal(dns_wire_be16(rd.p + rd.off), 30);
+	assert_false(dns_wire_answers_next(&w, 15, &rd));
+	/* Other types are passed over. */
+	assert_int_equal(dns_wire_answers_open(&w, p.b, p.n), 0);
+	assert_false(dns_wire_answers_next(&w, 1, &rd));
+	/* More answers announced than present, a cut record, a short header. */
+	p.b[7] = 4;
+	assert_int_equal(dns_wire_answers_open(&w, p.b, p.n), -1);
+	p.b[7] = 3;
+	assert_int_equal(dns_wire_answers_open(&w, p.b, p.n - 1), -1);
+	assert_int_equal(dns_wire_answers_open(&w, p.b, 11), -1);
+	assert_int_equal(dns_wire_answers_open(&w, NULL, 0), -1);
 }
 
 /* ---- MX ---- */
@@ -669,6 +807,53 @@ test_free_inside_callback(void **state)
 	event_base_free(e.base);
 }
 
+/* A trust anchor for example. that the unsigned fake zone cannot satisfy: every answer is bogus. */
+static void
+test_dnssec_bogus(void **state)
+{
+	static const char anchor[] = "example. IN DS 12345 13 2 "
+	    "0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20\n";
+	struct event_base *base = event_base_new();
+	const char *fwd[2] = { NULL, NULL };
+	struct dns_params p = { .forward = fwd, .timeout_ms = 5000 };
+	struct hk_err err = { 0 };
+	struct got_mx g = { 0 };
+	struct got_addr ga = { 0 };
+	struct got_tlsa gt = { 0 };
+	char path[160], fwd_text[64];
+	struct dns *dns;
+	FILE *f;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/anchor", fake.dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(anchor, f);
+	assert_int_equal(fclose(f), 0);
+	snprintf(fwd_text, sizeof(fwd_text), "127.0.0.1@%u", fake.port);
+	fwd[0] = fwd_text;
+	p.trust_anchor = path;
+	dns = dns_new(base, &p, &err);
+	if (dns == NULL)
+		fail_msg("dns_new: %s", err.text);
+	dns_mx(dns, "mx.example", mx_cb, &g);
+	dns_addrs(dns, "host.example", addr_cb, &ga);
+	dns_tlsa(dns, "mx1.example", 25, tlsa_cb, &gt);
+	assert_true(run_until(base, &g.count, 1, 10000));
+	assert_true(run_until(base, &ga.count, 1, 10000));
+	assert_true(run_until(base, &gt.count, 1, 10000));
+	assert_int_equal(g.r.status, DNS_BOGUS);
+	assert_non_null(strstr(g.r.why, "DNSSEC validation failed"));
+	assert_int_equal(g.r.n, 0);
+	assert_int_equal(ga.r.status, DNS_BOGUS);
+	assert_int_equal(ga.r.n, 0);
+	assert_int_equal(gt.r.status, DNS_BOGUS);
+	assert_false(gt.r.secure);
+	dns_free(dns);
+	unlink(path);
+	event_base_free(base);
+}
+
 static void
 test_new_rejects_bad_forwarder(void **state)
 {
@@ -764,6 +949,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_wire_names),
+		cmocka_unit_test(test_wire_answers),
 		cmocka_unit_test(test_mx_sorted_by_preference),
 		cmocka_unit_test(test_mx_equal_preferences_shuffled),
 		cmocka_unit_test(test_mx_capped_best_first),
@@ -781,6 +968,7 @@ main(void)
 		cmocka_unit_test(test_dropped_query_times_out),
 		cmocka_unit_test(test_free_with_queries_outstanding),
 		cmocka_unit_test(test_free_inside_callback),
+		cmocka_unit_test(test_dnssec_bogus),
 		cmocka_unit_test(test_new_rejects_bad_forwarder),
 		cmocka_unit_test(test_conf_section),
 		cmocka_unit_test(test_conf_checks_files_in_use),
