@@ -98,7 +98,10 @@ struct dns *dns_new(struct event_base *base, const struct dns_params *p, struct 
 /* Cancels outstanding queries (their callbacks do not run). NULL is a no-op. */
 void dns_free(struct dns *d);
 
-/* MX of domain; with no MX records, the domain's own A/AAAA as an implicit MX. */
+/*
+ * MX of domain; with no MX records, the domain's own A/AAAA as an implicit MX. A domain that is
+ * not a valid host name (LDH labels, at most 253 bytes) gives DNS_NXDOMAIN without a query.
+ */
 void dns_mx(struct dns *d, const char *domain, dns_mx_fn cb, void *arg);
 /* A and AAAA of host (a numeric IPv4 or IPv6 address is returned as is, without a query). */
 void dns_addrs(struct dns *d, const char *host, dns_addr_fn cb, void *arg);
