@@ -525,6 +525,49 @@ relay_failure_reply(const struct smtpc_failure *f, struct smtp_reply *rep)
 	rep->nlines = 1;
 }
 
+/*
+ * Refusals the client makes itself, before sending anything, are given the reply an upstream
+ * would have given, so trouble.c classifies them like one: too big for the SIZE it advertised
+ * (552 5.3.4: another upstream with a larger max_size, else bounce); SMTPUTF8 or 8BITMIME not
+ * offered (4xx: the next upstream, deferred on the last; choose.c skips that upstream from then
+ * on); no usable AUTH mechanism (535: the credentials cannot work there, breaker opens); a
+ * malformed envelope of ours (554 5.6.0: bounce, no upstream will take it).
+ */
+static bool
+relay_local_reply(const struct smtpc_failure *f, struct smtp_reply *rep)
+{
+	static const struct {
+		enum smtpc_local local;
+		int code, cls, subj, det;
+		const char *text;
+	} map[] = {
+		{ SMTPC_LOCAL_TOO_BIG, 552, 5, 3, 4, "message larger than the size the server takes" },
+		{ SMTPC_LOCAL_NEEDS_SMTPUTF8, 451, 4, 6, 7, "server does not offer SMTPUTF8" },
+		{ SMTPC_LOCAL_NEEDS_8BITMIME, 451, 4, 6, 3, "server does not offer 8BITMIME" },
+		{ SMTPC_LOCAL_AUTH_UNSUPPORTED, 535, 5, 7, 8,
+		  "no AUTH mechanism we can use (PLAIN or LOGIN) is offered" },
+		{ SMTPC_LOCAL_BAD_ENVELOPE, 554, 5, 6, 0, "malformed envelope" },
+	};
+	size_t i;
+
+	for (i = 0; i < HK_ARRAY_LEN(map); i++) {
+		if (map[i].local != f->local)
+			continue;
+		smtp_reply_init(rep);
+		rep->code = map[i].code;
+		rep->enh_class = map[i].cls;
+		rep->enh_subject = map[i].subj;
+		rep->enh_detail = map[i].det;
+		rep->text_len = (size_t)snprintf(rep->text, sizeof(rep->text), "%s: %s", map[i].text,
+		    f->text);
+		if (rep->text_len >= sizeof(rep->text))
+			rep->text_len = sizeof(rep->text) - 1;
+		rep->nlines = 1;
+		return true;
+	}
+	return false;
+}
+
 static enum trouble_stage
 relay_stage(enum smtpc_stage s)
 {
@@ -733,12 +776,14 @@ relay_tx_failed(struct relay_tx *tx, const struct smtpc_failure *f)
 	struct relay_msg *m = g->m;
 	struct smtp_reply rep;
 	struct trouble_result tr;
-	bool is_last, counted = false;
+	bool is_last, counted = false, have_rep = false;
 	uint64_t now = clock_now_ms();
 	size_t k;
 
 	if (f->code)
 		relay_failure_reply(f, &rep);
+	else
+		have_rep = relay_local_reply(f, &rep);
 	if (g->is_mx) {
 		is_last = g->mxr == NULL || g->mx_next >= g->mxr->n;
 	} else {
@@ -750,7 +795,8 @@ relay_tx_failed(struct relay_tx *tx, const struct smtpc_failure *f)
 	}
 	for (k = 0; k < tx->n; k++) {
 		enum trouble_verdict v = relay_outcome(tx, tx->idx[k], relay_stage(f->stage),
-		    relay_local(f->local), f->code ? &rep : NULL, f->text, is_last, false, &tr);
+		    relay_local(f->local), f->code || have_rep ? &rep : NULL, f->text, is_last, false,
+		    &tr);
 
 		if (tx->up && !counted) {
 			counted = true;
@@ -808,10 +854,14 @@ relay_tx_done_cb(void *arg, bool ok, const struct smtpc_failure *final,
 			    final->text, is_last, false, &tr);
 			accepted++;
 		} else {
-			if (final->code)
+			bool have_rep = final->code != 0;
+
+			if (have_rep)
 				relay_failure_reply(final, &rep);
+			else
+				have_rep = relay_local_reply(final, &rep);
 			v = relay_outcome(tx, i, relay_stage(final->stage), relay_local(final->local),
-			    final->code ? &rep : NULL, final->text, is_last, maybe_delivered, &tr);
+			    have_rep ? &rep : NULL, final->text, is_last, maybe_delivered, &tr);
 		}
 		if ((v == TROUBLE_NEXT || v == TROUBLE_SPILL) && !g->is_mx)
 			g->excluded[tx->up_index] = true;

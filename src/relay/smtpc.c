@@ -15,7 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <linux/sockios.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -436,13 +438,43 @@ smtpc_tx_end(struct smtpc *c, bool ok, bool maybe_delivered)
  * have been delivered: tx_cb says so first; in the closing RSET the transaction's outcome is
  * known already. Then the session fails.
  */
+/*
+ * After the final dot was queued and the connection went away: could the server have received
+ * the dot? Not when some of it still sits in our buffers or in the kernel's send queue unacked
+ * (SIOCOUTQ), nor when the peer reset the connection (it closed with our data unread). Then the
+ * message certainly was not taken, and the failure is one before the dot (next upstream),
+ * rather than "may have been delivered".
+ */
+static bool
+smtpc_dot_may_have_arrived(struct smtpc *c, bool reset)
+{
+	int fd, unsent = 0;
+
+	if (reset)
+		return false;
+	if (c->bev && evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+		return false;
+	if (c->raw && c->raw != c->bev && evbuffer_get_length(bufferevent_get_output(c->raw)) > 0)
+		return false;
+	fd = c->raw ? bufferevent_getfd(c->raw) : (c->bev ? bufferevent_getfd(c->bev) : -1);
+	if (fd >= 0 && ioctl(fd, SIOCOUTQ, &unsent) == 0 && unsent > 0)
+		return false;
+	return true;
+}
+
 static void
-smtpc_lost(struct smtpc *c, enum smtpc_local local, const char *text)
+smtpc_lost_ex(struct smtpc *c, enum smtpc_local local, const char *text, bool reset)
 {
 	struct smtpc_failure f;
 	enum smtpc_state st = c->state;
 
 	smtpc_failure_local(&f, smtpc_stage(c), local, "%s", text);
+	if (c->tx && st == SMTPC_ST_DOT && local == SMTPC_LOCAL_DISCONNECT &&
+	    !smtpc_dot_may_have_arrived(c, reset)) {
+		f.stage = SMTPC_STAGE_DATA;
+		smtpc_fail_with(c, &f);
+		return;
+	}
 	if (c->tx && (st == SMTPC_ST_DOT || st == SMTPC_ST_DOT_ABORT || st == SMTPC_ST_RSET)) {
 		bool maybe = st == SMTPC_ST_DOT;
 
@@ -455,6 +487,12 @@ smtpc_lost(struct smtpc *c, enum smtpc_local local, const char *text)
 			return;
 	}
 	smtpc_fail_with(c, &f);
+}
+
+static void
+smtpc_lost(struct smtpc *c, enum smtpc_local local, const char *text)
+{
+	smtpc_lost_ex(c, local, text, false);
 }
 
 /* ---- TLS ---- */
@@ -1250,7 +1288,8 @@ smtpc_event_cb(struct bufferevent *bev, short what, void *arg)
 				snprintf(text, sizeof(text), "connection error: %s",
 				    evutil_socket_error_to_string(err));
 			ERR_clear_error();
-			smtpc_lost(c, SMTPC_LOCAL_DISCONNECT, text);
+			smtpc_lost_ex(c, SMTPC_LOCAL_DISCONNECT, text,
+			    (what & BEV_EVENT_ERROR) && (err == ECONNRESET || err == EPIPE));
 		}
 	}
 	smtpc_release(c);
