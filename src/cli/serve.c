@@ -372,6 +372,8 @@ serve_recovered_cb(void *arg, const struct spool_env *env)
 
 	id_gen_observe(&sv->ids, env->id);
 	sv->recovered++;
+	/* The log is derived: queued mail missing from it is entered again (a no-op otherwise). */
+	maillog_received(sv->ml, env, NULL);
 	sched_add(sv->sched, env->id, env->next_attempt_ms);
 }
 

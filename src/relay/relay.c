@@ -1539,6 +1539,21 @@ relay_msg_dsn(struct relay_msg *m)
 	free(out);
 }
 
+/* Did this pass change a recipient's state (or count a deferral)? */
+static bool
+relay_msg_changed(const struct relay_msg *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->env.n_rcpts; i++) {
+		enum relay_rw rw = m->rc[i].rw;
+
+		if (rw != RW_SKIP && rw != RW_WAIT)
+			return true;
+	}
+	return false;
+}
+
 /* Every group has a verdict for every recipient: record and dispose of the message. */
 static void
 relay_msg_end(struct relay_msg *m)
@@ -1610,6 +1625,16 @@ relay_msg_end(struct relay_msg *m)
 			    log_q(sr->addr), log_q(rc->reply));
 	}
 	relay_msg_dsn(m);
+	if (unfinished && !relay_msg_changed(m)) {
+		/*
+		 * Only waits (breaker, quota, rate): nothing durable changed, so no envelope rewrite;
+		 * after a restart the old mtime just makes it due a little early.
+		 */
+		if (!r->stopping)
+			sched_add(r->sched, m->id, m->env.next_attempt_ms);
+		relay_msg_free(m);
+		return;
+	}
 	if (unfinished) {
 		log_info("relay", "deferred", "qid=%s next=%llu attempts=%u", m->qid,
 		    (unsigned long long)m->env.next_attempt_ms, m->env.attempts);

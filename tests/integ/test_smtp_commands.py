@@ -92,7 +92,8 @@ def test_mail_rcpt_data_queues_with_envelope(daemon):
     assert env.from_ == "sender@example.com"
     assert env.rcpt_addrs == ["one@example.net", "two@example.org"]
     assert [r["index"] for r in env.rcpts] == [0, 1]
-    assert all(r.get("state") == "queued" for r in env.rcpts), env.rcpts
+    # The sink route is a closed port: the relay may already have tried once and deferred.
+    assert all(r.get("state") in ("queued", "deferred") for r in env.rcpts), env.rcpts
     assert env.source == "smtp"
     assert env.source_params.get("client") == "127.0.0.1"
     assert env.size == len(daemon.read_msg(qid))
