@@ -112,6 +112,8 @@ struct relay_msg {
 	size_t n_groups, groups_open;
 	bool needs_smtputf8, eightbit;
 	bool ending;
+	unsigned holds;          /* frames on the stack that still use it (relay_msg_hold) */
+	bool free_pending;       /* freed while held: done by the last relay_msg_unhold */
 };
 
 struct relay_tx {
@@ -166,6 +168,26 @@ struct relay {
 
 static void relay_group_run(struct relay_group *g);
 static void relay_group_check_done(struct relay_group *g);
+static void relay_msg_free(struct relay_msg *m);
+
+/*
+ * A pass can end, and its message be freed, deep inside a call that then returns to code still
+ * using the message or one of its groups (a wait ends it without any asynchronous step). Such
+ * callers hold it; relay_msg_free while held only marks it, and the last unhold frees it.
+ */
+static void
+relay_msg_hold(struct relay_msg *m)
+{
+	m->holds++;
+}
+
+static void
+relay_msg_unhold(struct relay_msg *m)
+{
+	HK_ASSERT(m->holds > 0);
+	if (--m->holds == 0 && m->free_pending)
+		relay_msg_free(m);
+}
 static void relay_msg_end(struct relay_msg *m);
 
 /* ---- upstreams ---- */
@@ -1374,6 +1396,7 @@ relay_group_run(struct relay_group *g)
 
 	if (g->done)
 		return;
+	relay_msg_hold(m);
 	if (g->is_mx) {
 		pend = xcalloc(g->n_idx, sizeof(*pend));
 		n = relay_group_pending(g, pend);
@@ -1398,6 +1421,7 @@ relay_group_run(struct relay_group *g)
 		relay_group_run_upstreams(g);
 	}
 	relay_group_check_done(g);
+	relay_msg_unhold(m);
 }
 
 /* ---- a pass over a message ---- */
@@ -1408,6 +1432,10 @@ relay_msg_free(struct relay_msg *m)
 	struct relay *r = m->r;
 	size_t i;
 
+	if (m->holds > 0) {
+		m->free_pending = true;
+		return;
+	}
 	for (i = 0; i < m->n_groups; i++) {
 		struct relay_group *g = &m->groups[i];
 
@@ -1723,8 +1751,10 @@ relay_ready(struct relay *r, uint64_t id)
 		relay_msg_end(m);
 		return true;
 	}
+	relay_msg_hold(m);
 	for (i = 0; i < m->n_groups; i++)
 		relay_group_run(&m->groups[i]);
+	relay_msg_unhold(m);
 	return true;
 }
 
