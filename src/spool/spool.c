@@ -217,6 +217,7 @@ spool_new(const char *dir, struct jobs *hub, unsigned workers, unsigned max_infl
 	sp->max_inflight = max_inflight;
 	buf_init(&sp->scratch);
 	atomic_init(&sp->dir_seq, 0);
+	spool_reuse_init(sp);
 	sp->use_tmpfile = spool_tmpfile_works(sp);
 	if (!sp->use_tmpfile)
 		log_info("spool", "no_tmpfile", "sess=main why=%s",
@@ -239,6 +240,7 @@ spool_free(struct spool *sp)
 	jobs_pool_free(sp->dirsync);
 	spool_close_dirs(sp);
 	buf_fini(&sp->scratch);
+	spool_reuse_fini(sp);
 	free(sp);
 }
 

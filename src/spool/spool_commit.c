@@ -8,6 +8,7 @@
  *   2. dirsync thread: group fsync of queue/; one fsync covers every change numbered before it
  *      started, so a burst of commits costs one directory fsync;
  *   3. finish only, spool pool: unlink the body once the envelope's removal is durable.
+ * Finished files are not deleted but kept for reuse (spool_reuse.c explains why).
  * Then done_cb runs on the loop. A failed commit is undone (what reached queue/ is unlinked
  * again, envelope first, and queue/ fsync'ed), so queue/ never holds a half-committed message.
  *
@@ -189,6 +190,57 @@ spool_commit_undo(struct spool_job *job)
 }
 
 /*
+ * Worker: write p[0..n) into the recycled file queue/fname (spool_reuse.c), set its mtime (if not
+ * 0), fsync, and rename it to queue/name: like a tmp/ file and its rename, without allocating an
+ * inode. 1: done; 0: the free file is gone (the caller makes a new file); -1: failed, job->err
+ * set, the free file removed and name untouched.
+ */
+static int
+spool_write_reused(struct spool_job *job, const char *fname, const void *p, size_t n,
+    uint64_t mtime_ms, const char *name)
+{
+	struct spool *sp = job->sp;
+	int fd;
+
+	fd = fsops_openat(sp->queue_fd, fname, O_WRONLY | O_TRUNC, 0);
+	if (fd == -1) {
+		if (errno == ENOENT)
+			return 0;
+		hk_err_sys(&job->err, errno, "open queue/%s for %s", fname, name);
+		spool_reuse_drop(sp, fname);
+		return -1;
+	}
+	if (fsops_write_all(fd, p, n) == -1) {
+		hk_err_sys(&job->err, errno, "write queue/%s for %s", fname, name);
+		goto fail;
+	}
+	if (mtime_ms != 0 && fsops_set_mtime_fd(fd, mtime_ms) == -1) {
+		hk_err_sys(&job->err, errno, "set mtime of queue/%s for %s", fname, name);
+		goto fail;
+	}
+	/* A failed fsync leaves the page state unknown: never retry it on this fd. */
+	if (fsops_fsync(fd) == -1) {
+		hk_err_sys(&job->err, errno, "fsync queue/%s for %s", fname, name);
+		goto fail;
+	}
+	if (fsops_close(fd) == -1) {
+		hk_err_sys(&job->err, errno, "close queue/%s for %s", fname, name);
+		spool_reuse_drop(sp, fname);
+		return -1;
+	}
+	if (fsops_renameat(sp->queue_fd, fname, sp->queue_fd, name) == -1) {
+		hk_err_sys(&job->err, errno, "rename queue/%s to %s", fname, name);
+		spool_reuse_drop(sp, fname);
+		return -1;
+	}
+	return 1;
+fail:
+	fsops_close(fd);
+	spool_reuse_drop(sp, fname);
+	return -1;
+}
+
+/*
  * Worker: create queue/<ID>.msg with the body, fsync, close. Until an envelope names it, it is an
  * unacknowledged body that recovery removes. On failure nothing of it is left.
  */
@@ -196,8 +248,16 @@ static int
 spool_write_body(struct spool_job *job)
 {
 	struct spool *sp = job->sp;
-	int fd;
+	char fname[SPOOL_FREE_NAME_SIZE];
+	int fd, rc;
 
+	while (spool_reuse_take(sp, fname)) {
+		rc = spool_write_reused(job, fname, job->body.ptr, job->body.len, 0, job->msg_name);
+		if (rc == 1)
+			job->body_queued = true;
+		if (rc != 0)
+			return rc == 1 ? 0 : -1;
+	}
 	fd = fsops_openat(sp->queue_fd, job->msg_name, O_WRONLY | O_CREAT | O_EXCL, 0640);
 	if (fd == -1)
 		return hk_err_sys(&job->err, errno, "create queue/%s", job->msg_name);
@@ -227,8 +287,17 @@ static int
 spool_link_env(struct spool_job *job)
 {
 	struct spool *sp = job->sp;
-	int fd;
+	char fname[SPOOL_FREE_NAME_SIZE];
+	int fd, rc;
 
+	while (spool_reuse_take(sp, fname)) {
+		rc = spool_write_reused(job, fname, job->env, job->env_len, job->mtime_ms,
+		    job->env_name);
+		if (rc == 1)
+			job->env_queued = true;
+		if (rc != 0)
+			return rc == 1 ? 0 : -1;
+	}
 	fd = fsops_open_tmpfile(sp->queue_fd, 0640);
 	if (fd == -1)
 		return hk_err_sys(&job->err, errno, "create unnamed envelope in queue/");
@@ -323,7 +392,9 @@ spool_update_work(void *arg)
 {
 	struct spool_job *job = arg;
 	struct spool *sp = job->sp;
+	char fname[SPOOL_FREE_NAME_SIZE];
 	struct stat st;
+	int rc;
 
 	job->rc = -1;
 	/* Without its body, a new envelope would be a corrupt message: refuse. */
@@ -333,6 +404,18 @@ spool_update_work(void *arg)
 		else
 			hk_err_sys(&job->err, errno, "stat queue/%s", job->msg_name);
 		return;
+	}
+	/* rename(2) replaces atomically: a crash leaves the old or the new envelope. */
+	while (spool_reuse_take(sp, fname)) {
+		rc = spool_write_reused(job, fname, job->env, job->env_len, job->mtime_ms,
+		    job->env_name);
+		if (rc == -1)
+			return;
+		if (rc == 1) {
+			spool_job_changed(job);
+			job->rc = 0;
+			return;
+		}
 	}
 	if (spool_write_tmp(sp, job->env_name, job->env, job->env_len, job->mtime_ms,
 	    &job->err) == -1)
@@ -355,7 +438,7 @@ spool_finish_work(void *arg)
 	struct spool *sp = job->sp;
 
 	/* ENOENT: an earlier finish got this far; carry on so finishing can be retried. */
-	if (fsops_unlinkat(sp->queue_fd, job->env_name, 0) == -1 && errno != ENOENT) {
+	if (spool_reuse_retire(sp, job->env_name, false) == -1 && errno != ENOENT) {
 		job->rc = hk_err_sys(&job->err, errno, "unlink queue/%s", job->env_name);
 		return;
 	}
@@ -369,7 +452,7 @@ spool_finish_body_work(void *arg)
 {
 	struct spool_job *job = arg;
 
-	if (fsops_unlinkat(job->sp->queue_fd, job->msg_name, 0) == -1 && errno != ENOENT)
+	if (spool_reuse_retire(job->sp, job->msg_name, true) == -1 && errno != ENOENT)
 		job->rc = hk_err_sys(&job->err, errno, "unlink queue/%s", job->msg_name);
 }
 
@@ -407,6 +490,7 @@ spool_dirsync(struct spool *sp, uint64_t seq, struct hk_err *err)
 		return hk_err_sys(err, e, "fsync queue/");
 	}
 	sp->synced_seq = target;
+	atomic_store(&sp->synced_pub, target);
 	return 0;
 }
 

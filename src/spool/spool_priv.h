@@ -10,7 +10,9 @@
 #ifndef HK_SPOOL_PRIV_H
 #define HK_SPOOL_PRIV_H
 
+#include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "spool.h"
@@ -43,6 +45,18 @@ struct spool {
 	/* Changes in (failed_lo, failed_hi] were covered only by a failed fsync. */
 	uint64_t failed_lo, failed_hi;
 	int failed_errno;
+
+	/* synced_seq as others may read it. */
+	atomic_uint_fast64_t synced_pub;
+
+	/* Recycled files queue/.free-<8 hex> (spool_reuse.c): a FIFO ring, under free_mu. */
+	pthread_mutex_t free_mu;
+	struct spool_free_ent {
+		uint32_t k;   /* the name's number */
+		uint64_t seq; /* dir_seq of its rename: usable once synced_pub >= seq */
+	} *free_ring;     /* SPOOL_FREE_MAX slots */
+	size_t free_head, n_free, free_reserved;
+	uint32_t free_next;
 };
 
 /* Write "<16 hex>.msg" or ".env" into out. */
@@ -57,5 +71,29 @@ HK_MUST_CHECK int spool_read_env(int dirfd, const char *name, uint64_t id, struc
     struct hk_err *err);
 /* fsync root/<sub> through a freshly opened fd (never an fd whose fsync failed). */
 HK_MUST_CHECK int spool_fsync_subdir(const struct spool *sp, const char *sub, struct hk_err *err);
+
+/*
+ * Reuse of finished files (spool_reuse.c). At most SPOOL_FREE_MAX wait in queue/ as
+ * .free-<8 hex>; bodies over SPOOL_FREE_MAX_SIZE are removed, not kept.
+ */
+#define SPOOL_FREE_PREFIX ".free-"
+#define SPOOL_FREE_NAME_SIZE (sizeof(SPOOL_FREE_PREFIX) + 8)
+#define SPOOL_FREE_MAX 1024
+#define SPOOL_FREE_MAX_SIZE (64 * 1024)
+
+void spool_reuse_init(struct spool *sp);
+void spool_reuse_fini(struct spool *sp);
+/* Take a free file's name from the pool; false when it is empty. */
+bool spool_reuse_take(struct spool *sp, char name[SPOOL_FREE_NAME_SIZE]);
+/*
+ * Take queue/name out of the queue: renamed to a free name when the pool has room (and, with
+ * check_size, the file is small), else unlinked. 0, or -1 with errno (ENOENT: it was not there).
+ */
+int spool_reuse_retire(struct spool *sp, const char *name, bool check_size);
+/* A taken free file that could not be used: remove it. */
+void spool_reuse_drop(struct spool *sp, const char *fname);
+/* Recovery: a queue/ entry named .free-*: kept in the pool or removed; false for other names. */
+bool spool_reuse_adopt(struct spool *sp, const char *name);
+size_t spool_reuse_count(struct spool *sp);
 
 #endif

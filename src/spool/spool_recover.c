@@ -70,6 +70,10 @@ spool_scan(struct spool *sp, const char *sub, struct spool_ids *msgs, struct spo
 			break;
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
+		/* Recycled files (spool_reuse.c) live in queue/ only. */
+		if (strcmp(sub, "queue") == 0 && (de->d_type == DT_REG || de->d_type == DT_UNKNOWN) &&
+		    spool_reuse_adopt(sp, de->d_name))
+			continue;
 		if ((de->d_type != DT_REG && de->d_type != DT_UNKNOWN) ||
 		    spool_name_parse(de->d_name, &id, &kind) == -1) {
 			log_warn("spool", "unknown_file", "dir=%s name=%s left=yes", sub,

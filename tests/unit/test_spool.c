@@ -728,8 +728,9 @@ check_finish(struct fx *f, uint64_t id, const struct done *d, bool fired)
 static void
 test_finish_faults(void **state)
 {
+	/* The envelope and the body are renamed to free names (kept for reuse), the body after a stat. */
 	static const unsigned expect[FSOPS_OP_COUNT] = {
-		[FSOPS_UNLINK] = 2, [FSOPS_FSYNC] = 1,
+		[FSOPS_RENAME] = 2, [FSOPS_FSYNC] = 1, [FSOPS_STAT] = 1,
 	};
 	static const int errs[] = { EIO, ENOSPC };
 	struct fx *f = *state;
@@ -748,6 +749,132 @@ test_finish_faults(void **state)
 	}
 }
 
+/* Inode number of queue/<id><ext>. */
+static ino_t
+ino_of(struct fx *f, uint64_t id, const char *ext)
+{
+	char path[256], hex[ID_HEX_LEN + 1];
+	struct stat st;
+
+	id_format(id, hex);
+	snprintf(path, sizeof(path), "%s/queue/%s%s", f->dir, hex, ext);
+	assert_int_equal(stat(path, &st), 0);
+	return st.st_ino;
+}
+
+/* Commit n messages from id, then finish them all: fills the pool with 2n free files. */
+static void
+fill_pool(struct fx *f, uint64_t id, unsigned n)
+{
+	struct hk_err err;
+	unsigned i;
+
+	for (i = 0; i < n; i++) {
+		struct spool_env e;
+		struct done d;
+
+		make_env(&e, id + i);
+		assert_int_equal(commit_now(f, &e, &d), 0);
+		spool_env_fini(&e);
+	}
+	for (i = 0; i < n; i++) {
+		struct done d = { 0 };
+
+		assert_int_equal(spool_finish(f->sp, id + i, done_cb, &d, &err), 0);
+		wait_done(f, &d);
+		assert_int_equal(d.rc, 0);
+	}
+}
+
+/*
+ * A finished message's files are reused, but only once the directory fsync made their free
+ * names durable: the envelope's at the finish's own fsync, the body's at the next one.
+ */
+static void
+test_reuse_waits_for_dirsync(void **state)
+{
+	struct fx *f = *state;
+	struct spool_env e;
+	struct done d;
+	struct hk_err err;
+	ino_t a_env, a_msg;
+
+	make_env(&e, 0xA0);
+	assert_int_equal(commit_now(f, &e, &d), 0);
+	spool_env_fini(&e);
+	a_env = ino_of(f, 0xA0, ".env");
+	a_msg = ino_of(f, 0xA0, ".msg");
+	memset(&d, 0, sizeof(d));
+	assert_int_equal(spool_finish(f->sp, 0xA0, done_cb, &d, &err), 0);
+	wait_done(f, &d);
+	assert_int_equal(d.rc, 0);
+	assert_false(exists(f, "queue", 0xA0, ".env"));
+	assert_false(exists(f, "queue", 0xA0, ".msg"));
+	assert_int_equal(spool_reuse_count(f->sp), 2);
+
+	/* B: its body takes A's envelope inode; A's body is not durable yet as a free file. */
+	make_env(&e, 0xB0);
+	assert_int_equal(commit_now(f, &e, &d), 0);
+	assert_queued(f, &e);
+	spool_env_fini(&e);
+	assert_true(ino_of(f, 0xB0, ".msg") == a_env);
+	assert_true(ino_of(f, 0xB0, ".env") != a_msg);
+	/* C: B's directory fsync covered A's body. */
+	make_env(&e, 0xC0);
+	assert_int_equal(commit_now(f, &e, &d), 0);
+	assert_queued(f, &e);
+	spool_env_fini(&e);
+	assert_true(ino_of(f, 0xC0, ".msg") == a_msg);
+	assert_int_equal(spool_reuse_count(f->sp), 0);
+	/* Loads see the new contents only, at the new size. */
+	assert_int_equal(count_entries(f, "queue"), 4);
+}
+
+/* The same fault sweep as test_commit_faults, with every file coming from the pool. */
+static void
+test_commit_faults_reused(void **state)
+{
+	static const unsigned expect[FSOPS_OP_COUNT] = {
+		[FSOPS_OPEN] = 2, [FSOPS_WRITE] = 2, [FSOPS_FSYNC] = 3, [FSOPS_CLOSE] = 2,
+		[FSOPS_RENAME] = 2, [FSOPS_UTIMENS] = 1,
+	};
+	struct fx *f = *state;
+	size_t before;
+
+	fill_pool(f, 0x50000, 400);
+	before = spool_reuse_count(f->sp);
+	assert_true(before >= 798);
+	commit_faults(f, expect);
+	/* Every run took its two files from the pool: RENAME above counts only that path. */
+	assert_true(spool_reuse_count(f->sp) + 50 < before);
+	assert_true(spool_reuse_count(f->sp) > 0);
+}
+
+/* Updates write into a free file and rename it over the old envelope. */
+static void
+test_update_reuses_files(void **state)
+{
+	struct fx *f = *state;
+	struct spool_env e;
+	struct done d;
+	struct hk_err err;
+	size_t before;
+
+	fill_pool(f, 0x60000, 4);
+	make_env(&e, 0x61);
+	assert_int_equal(commit_now(f, &e, &d), 0);
+	before = spool_reuse_count(f->sp);
+	e.attempts = 3;
+	e.rcpts[0].state = SPOOL_RCPT_DEFERRED;
+	memset(&d, 0, sizeof(d));
+	assert_int_equal(spool_update(f->sp, &e, done_cb, &d, &err), 0);
+	wait_done(f, &d);
+	assert_int_equal(d.rc, 0);
+	assert_queued(f, &e);
+	assert_int_equal(spool_reuse_count(f->sp), before - 1);
+	spool_env_fini(&e);
+}
+
 int
 main(void)
 {
@@ -755,6 +882,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_new_creates_dirs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_new_fails_cleanly, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_commit_then_load, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reuse_waits_for_dirsync, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_commit_faults_reused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_update_reuses_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_commits_all_present, setup,
 		    teardown),

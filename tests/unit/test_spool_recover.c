@@ -16,6 +16,7 @@
 
 #include "jobs/jobs.h"
 #include "spool/spool.h"
+#include "spool/spool_priv.h" /* spool_reuse_count */
 #include "util/fsops.h"
 #include "util/id.h"
 #include "util/log.h"
@@ -409,11 +410,44 @@ test_io_error_is_not_corruption(void **state)
 	assert_int_equal(st.queued, 1);
 }
 
+/* Free files (spool_reuse.c) are adopted into the pool; a malformed free name is removed. */
+static void
+test_free_files_adopted(void **state)
+{
+	struct fx *f = *state;
+	struct spool_recover_stats st;
+	struct hk_err err;
+
+	commit(f, 0x70);
+	put_file(f, "queue", ".free-0000000A", "old contents");
+	put_file(f, "queue", ".free-0000000B", "old contents");
+	put_file(f, "queue", ".free-XYZ", "junk");
+	assert_int_equal(spool_recover(f->sp, NULL, NULL, &st, &err), 0);
+	assert_int_equal(st.queued, 1);
+	assert_int_equal(st.corrupt, 0);
+	assert_int_equal(spool_reuse_count(f->sp), 2);
+	assert_true(has_file(f, "queue", ".free-0000000A"));
+	assert_false(has_file(f, "queue", ".free-XYZ"));
+	{
+		char *log = read_log(f);
+
+		assert_null(strstr(log, "unknown_file"));
+		free(log);
+	}
+	/* The next commit's directory fsync makes them usable; the one after takes one. */
+	commit(f, 0x71);
+	commit(f, 0x72);
+	assert_int_equal(spool_reuse_count(f->sp), 0);
+	assert_false(has_file(f, "queue", ".free-0000000A"));
+	assert_false(has_file(f, "queue", ".free-0000000B"));
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_good_messages_reported, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_free_files_adopted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tmp_leftovers_removed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_envelope_without_body_to_corrupt, setup,
 		    teardown),
