@@ -31,6 +31,8 @@ static int main_help(const struct cli_opts *o, int argc, char **argv);
 static const struct main_cmd main_cmds[] = {
 	{ .name = "serve", .run = cli_serve,
 	  .help = "serve [--check]      run the daemon in the foreground (--check: validate config)" },
+	{ .name = "sendmail", .run = cli_sendmail,
+	  .help = "sendmail [-t] [-i] [-f A] [-F N] [-bp] [RCPT...]  sendmail-compatible submission" },
 	{ .name = "passwd", .run = cli_passwd,
 	  .help = "passwd               read a password on stdin, print its yescrypt hash" },
 	{ .name = "version", .run = main_version, .help = "version              print the version" },
@@ -74,6 +76,7 @@ main(int argc, char **argv)
 {
 	struct cli_opts o = { 0 };
 	char **rest = calloc((size_t)argc + 1, sizeof(*rest));
+	const char *base;
 	int i, n = 0, rc;
 	size_t k;
 
@@ -99,6 +102,13 @@ main(int argc, char **argv)
 	}
 	if (o.config == NULL || o.config[0] == '\0')
 		o.config = CLI_DEFAULT_CONFIG;
+	/* Run as "sendmail" (a symlink): every argument belongs to the sendmail command. */
+	base = argc > 0 ? strrchr(argv[0], '/') : NULL;
+	if (argc > 0 && strcmp(base ? base + 1 : argv[0], "sendmail") == 0) {
+		memmove(rest + 1, rest, (size_t)n * sizeof(*rest));
+		rest[0] = "sendmail";
+		n++;
+	}
 	if (n == 0) {
 		main_usage(stderr);
 		free(rest);

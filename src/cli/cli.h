@@ -18,6 +18,11 @@ struct cli_opts {
 int cli_serve(const struct cli_opts *o, int argc, char **argv);
 /* hikyaku serve --check: validate and print FILE:LINE:COL: message per problem. */
 int cli_check(const struct cli_opts *o);
+/*
+ * hikyaku sendmail [-t] [-i] [-f ADDR] [-F NAME] [-bp] [-bs] [-q] [--] [RCPT...], also run when
+ * the binary is called "sendmail" (argv[0] is then "sendmail").
+ */
+int cli_sendmail(const struct cli_opts *o, int argc, char **argv);
 /* hikyaku passwd: read a password (twice on a terminal), print its yescrypt hash. */
 int cli_passwd(const struct cli_opts *o, int argc, char **argv);
 
