@@ -130,6 +130,8 @@ struct relay_tx {
 	struct relay_conn *conn;
 	const char **rcpts, **notify, **orcpt;
 	char **notify_buf;
+	struct dns_tlsa_result *tlsa; /* MX with DANE: the host's validated TLSA records */
+	bool tls_required;            /* MX: TLSA records exist but none is usable (RFC 7672 2.2) */
 };
 
 struct relay_conn {
@@ -162,6 +164,7 @@ struct relay {
 	size_t n_conns;
 	unsigned long next_sess;
 	bool stopping;
+	SSL_CTX *dane_ctx;       /* MX sessions authenticated by DANE; made on first use */
 	void (*stopped_cb)(void *arg);
 	void *stopped_arg;
 };
@@ -504,6 +507,7 @@ relay_tx_free(struct relay_tx *tx)
 	free(tx->notify);
 	free(tx->orcpt);
 	free(tx->idx);
+	free(tx->tlsa);
 	free(tx);
 }
 
@@ -1065,6 +1069,23 @@ relay_tx_connect(struct relay_tx *tx, const struct sockaddr_storage *addr, sockl
 		p.tls = SMTPC_TLS_OPPORTUNISTIC;
 		p.verify = false;
 		p.ssl_ctx = r->ups && r->n_ups ? r->ups[0]->ssl : NULL;
+		if (tx->tls_required)
+			p.tls = SMTPC_TLS_STARTTLS;
+		if (tx->tlsa != NULL) {
+			char err[256];
+
+			if (r->dane_ctx == NULL) {
+				r->dane_ctx = smtpc_ssl_ctx_new(NULL, err, sizeof(err));
+				if (r->dane_ctx != NULL && SSL_CTX_dane_enable(r->dane_ctx) <= 0) {
+					SSL_CTX_free(r->dane_ctx);
+					r->dane_ctx = NULL;
+				}
+			}
+			p.tls = SMTPC_TLS_STARTTLS;
+			p.ssl_ctx = r->dane_ctx; /* NULL: smtpc makes one */
+			p.tlsa = tx->tlsa->recs;
+			p.n_tlsa = tx->tlsa->n;
+		}
 	}
 	c->c = smtpc_new(&p, relay_conn_ready_cb, relay_conn_fail_cb, c);
 }
@@ -1207,6 +1228,8 @@ relay_tx_new(struct relay_group *g, const size_t *idx, size_t n)
 /* ---- MX groups ---- */
 
 static void relay_mx_next(struct relay_group *g);
+static void relay_tx_local_fail(struct relay_tx *tx, enum smtpc_local local,
+    enum smtpc_stage stage, const char *why);
 
 static void
 relay_mx_addr_cb(void *arg, const struct dns_addr_result *res)
@@ -1229,6 +1252,35 @@ relay_mx_addr_cb(void *arg, const struct dns_addr_result *res)
 	relay_tx_connect(tx, &ss, res->lens[0]);
 }
 
+/*
+ * The MX host's TLSA records (RFC 7672 2.2): validated records make TLS mandatory and
+ * authenticated; a validated answer that there are none leaves STARTTLS opportunistic; a lookup
+ * that fails or does not validate makes the host unusable for now (never a fall back to
+ * plaintext), so the next MX host is tried.
+ */
+static void
+relay_mx_tlsa_cb(void *arg, const struct dns_tlsa_result *res)
+{
+	struct relay_tx *tx = arg;
+	struct relay_group *g = tx->g;
+
+	if (res->status == DNS_OK && res->secure) {
+		if (res->n > 0)
+			tx->tlsa = xmemdup(res, sizeof(*res));
+		else
+			tx->tls_required = true;
+	} else if (res->status == DNS_TEMPFAIL || res->status == DNS_BOGUS) {
+		char why[DNS_NAME_MAX + 200];
+
+		g->waiting_dns = false;
+		snprintf(why, sizeof(why), "TLSA lookup for MX host %s failed (DANE, RFC 7672): %s",
+		    tx->host, res->why[0] ? res->why : dns_status_name(res->status));
+		relay_tx_local_fail(tx, SMTPC_LOCAL_REFUSED, SMTPC_STAGE_CONNECT, why);
+		return;
+	}
+	dns_addrs(g->m->r->dns, tx->host, relay_mx_addr_cb, tx);
+}
+
 /* Try the pending recipients of an MX group on the next MX host. */
 static void
 relay_mx_next(struct relay_group *g)
@@ -1244,7 +1296,11 @@ relay_mx_next(struct relay_group *g)
 		snprintf(tx->host, sizeof(tx->host), "%s", g->mxr->hosts[g->mx_next].name);
 		tx->up_index = SIZE_MAX;
 		g->waiting_dns = true;
-		dns_addrs(m->r->dns, tx->host, relay_mx_addr_cb, tx);
+		/* RFC 7672 2.2: TLSA records count only behind a validated MX answer. */
+		if (m->conf->dns_dnssec && g->mxr->secure)
+			dns_tlsa(m->r->dns, tx->host, m->conf->delivery_mx_port, relay_mx_tlsa_cb, tx);
+		else
+			dns_addrs(m->r->dns, tx->host, relay_mx_addr_cb, tx);
 	}
 	g->mx_next++;
 	free(pend);
@@ -1861,6 +1917,7 @@ relay_free(struct relay *r)
 		relay_up_free(r->retired[i]);
 	free(r->ups);
 	free(r->retired);
+	SSL_CTX_free(r->dane_ctx);
 	pflog_close(r->pflog);
 	conf_unref(r->conf);
 	free(r);

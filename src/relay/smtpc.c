@@ -105,6 +105,9 @@ struct smtpc {
 	enum smtpc_tls_mode tls;
 	bool verify;
 	SSL_CTX *ssl_ctx; /* referenced or created here; freed with the session */
+	struct dns_tlsa_record *tlsa; /* DANE records (RFC 7672), n_tlsa of them */
+	size_t n_tlsa;
+	bool dane;        /* this handshake is authenticated by TLSA records */
 	uint64_t connect_ms, command_ms, dot_ms;
 	unsigned long sess;
 	smtpc_ready_fn ready_cb;
@@ -537,6 +540,42 @@ smtpc_verifies(const struct smtpc *c)
 	return c->verify && c->tls != SMTPC_TLS_OPPORTUNISTIC;
 }
 
+/*
+ * DANE for this handshake (RFC 7672): the TLSA records become the only trust anchors; DANE-EE(3)
+ * matches the server's own key or certificate without name checks (3.1.1), DANE-TA(2) a CA in
+ * the chain, with the MX host name as reference identifier (3.2.2). When no record is usable the
+ * session stays encrypted but unauthenticated (2.2). -1: failed and reported.
+ */
+static int
+smtpc_dane_setup(struct smtpc *c, SSL *ssl)
+{
+	size_t i, usable = 0;
+
+	if (SSL_CTX_dane_enable(c->ssl_ctx) <= 0 || SSL_dane_enable(ssl, c->host) <= 0) {
+		ERR_clear_error();
+		smtpc_fail_local(c, SMTPC_STAGE_TLS, SMTPC_LOCAL_TLS_FAILED,
+		    "cannot enable DANE verification");
+		return -1;
+	}
+	SSL_dane_set_flags(ssl, DANE_FLAG_NO_DANE_EE_NAMECHECKS);
+	for (i = 0; i < c->n_tlsa; i++) {
+		const struct dns_tlsa_record *t = &c->tlsa[i];
+
+		if (t->usage != 2 && t->usage != 3)
+			continue; /* PKIX-TA(0), PKIX-EE(1): not for SMTP (3.1.3) */
+		if (SSL_dane_tlsa_add(ssl, t->usage, t->selector, t->mtype, t->data, t->len) > 0)
+			usable++;
+	}
+	ERR_clear_error();
+	c->dane = usable > 0;
+	c->verify = c->dane;
+	SSL_set_verify(ssl, c->dane ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
+	if (!c->dane)
+		log_info("smtpc", "dane_unusable", "sess=c%lu host=%s action=%s", c->sess,
+		    log_q(c->host), log_q("TLS required, certificate not checked (RFC 7672 2.2)"));
+	return 0;
+}
+
 /* Wrap the socket in a TLS client filter and start the handshake. */
 static void
 smtpc_tls_start(struct smtpc *c)
@@ -577,7 +616,12 @@ smtpc_tls_start(struct smtpc *c)
 	/* RFC 6066 3: SNI carries host names only, never address literals. */
 	if (!smtpc_is_ip(c->host) && c->host[0])
 		SSL_set_tlsext_host_name(ssl, c->host);
-	if (smtpc_verifies(c)) {
+	if (c->n_tlsa > 0) {
+		if (smtpc_dane_setup(c, ssl) == -1) {
+			SSL_free(ssl);
+			return;
+		}
+	} else if (smtpc_verifies(c)) {
 		X509_VERIFY_PARAM *vp = SSL_get0_param(ssl);
 
 		X509_VERIFY_PARAM_set_hostflags(vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
@@ -626,16 +670,16 @@ smtpc_tls_done(struct smtpc *c)
 
 		if (v != X509_V_OK || SSL_get0_peer_certificate(c->ssl) == NULL) {
 			smtpc_fail_local(c, SMTPC_STAGE_TLS, SMTPC_LOCAL_CERT_INVALID,
-			    "certificate of %s: %s", c->host,
-			    v != X509_V_OK ? X509_verify_cert_error_string(v) : "none sent");
+			    "%scertificate of %s: %s", c->dane ? "DANE: TLSA records do not match the " : "",
+			    c->host, v != X509_V_OK ? X509_verify_cert_error_string(v) : "none sent");
 			return;
 		}
 	}
 	c->tls_on = true;
 	snprintf(c->tls_desc, sizeof(c->tls_desc), "%s:%s", SSL_get_version(c->ssl),
 	    SSL_get_cipher_name(c->ssl));
-	log_debug("smtpc", "tls_up", "sess=c%lu host=%s tls=%s verified=%d", c->sess,
-	    log_q(c->host), c->tls_desc, smtpc_verifies(c));
+	log_debug("smtpc", "tls_up", "sess=c%lu host=%s tls=%s verified=%d dane=%d", c->sess,
+	    log_q(c->host), c->tls_desc, smtpc_verifies(c), c->dane);
 	if (!c->greeted) {
 		smtpc_set_state(c, SMTPC_ST_GREETING);
 		smtpc_arm(c, c->command_ms);
@@ -655,7 +699,8 @@ smtpc_tls_failed(struct smtpc *c)
 	if (smtpc_verifies(c) && v != X509_V_OK) {
 		ERR_clear_error();
 		smtpc_fail_local(c, SMTPC_STAGE_TLS, SMTPC_LOCAL_CERT_INVALID,
-		    "certificate of %s: %s", c->host, X509_verify_cert_error_string(v));
+		    "%scertificate of %s: %s", c->dane ? "DANE: TLSA records do not match the " : "",
+		    c->host, X509_verify_cert_error_string(v));
 		return;
 	}
 	if (e)
@@ -1373,6 +1418,12 @@ smtpc_new(const struct smtpc_params *p, smtpc_ready_fn ready_cb, smtpc_fail_fn f
 	c->password = p->password ? xstrdup(p->password) : NULL;
 	c->tls = p->tls;
 	c->verify = p->verify;
+	if (p->n_tlsa > 0) {
+		HK_ASSERT(p->tls == SMTPC_TLS_STARTTLS || p->tls == SMTPC_TLS_IMPLICIT);
+		c->tlsa = xmemdup(p->tlsa, p->n_tlsa * sizeof(*p->tlsa));
+		c->n_tlsa = p->n_tlsa;
+		c->verify = true;
+	}
 	if (p->ssl_ctx) {
 		SSL_CTX_up_ref(p->ssl_ctx);
 		c->ssl_ctx = p->ssl_ctx;
@@ -1576,6 +1627,7 @@ smtpc_destroy(struct smtpc *c)
 	event_free(c->later);
 	smtpc_txd_free(c->tx);
 	SSL_CTX_free(c->ssl_ctx);
+	free(c->tlsa);
 	if (c->password) {
 		OPENSSL_cleanse(c->password, strlen(c->password));
 		free(c->password);

@@ -28,6 +28,7 @@
 #include <event2/event.h>
 #include <openssl/ssl.h>
 
+#include "../dns/dns.h"
 #include "../proto/smtp_reply.h"
 #include "../util/buf.h"
 
@@ -104,6 +105,14 @@ struct smtpc_params {
 	/* Client context (ca_file loaded by the caller), up-referenced; NULL: one is made when TLS
 	 * starts (the system trust store only with verify). */
 	SSL_CTX *ssl_ctx;
+	/*
+	 * DANE (RFC 7672): the host's validated TLSA records. With n_tlsa > 0, tls must be
+	 * SMTPC_TLS_STARTTLS and the certificate is checked against the records (DANE-TA(2) and
+	 * DANE-EE(3); PKIX-TA/EE are unusable for SMTP, 3.1.3); when none is usable, TLS is still
+	 * required but not authenticated (2.2). ssl_ctx, when given, must have DANE enabled.
+	 */
+	const struct dns_tlsa_record *tlsa;
+	size_t n_tlsa;
 	const char *username;  /* NULL: no AUTH */
 	const char *password;  /* copied; wiped on free */
 	uint64_t connect_timeout_ms, command_timeout_ms, dot_timeout_ms; /* 0: the defaults */
