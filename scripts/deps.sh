@@ -7,7 +7,7 @@ PKGS="build-essential pkg-config meson ninja-build
 libevent-dev libssl-dev libyaml-dev libcrypt-dev libsystemd-dev
 libjansson-dev libsqlite3-dev libunbound-dev dns-root-data libcurl4-openssl-dev libpsl-dev
 libcmocka-dev clang libclang-rt-14-dev llvm
-python3 python3-pytest python3-aiosmtpd python3-dkim python3-dnslib python3-dnspython python3-cryptography ldnsutils swaks libnet-ssleay-perl libio-socket-ssl-perl openssl
+python3 python3-pytest python3-aiosmtpd python3-dkim python3-dnslib python3-dnspython python3-cryptography ldnsutils swaks php-cli libnet-ssleay-perl libio-socket-ssl-perl openssl
 postfix"
 
 missing=""

@@ -267,8 +267,10 @@ static int
 sendmail_read_stdin(struct buf *in, size_t max, bool *too_big)
 {
 	*too_big = false;
-	if (fsops_read_all(STDIN_FILENO, in, max + 1) == -1)
+	if (fsops_read_all(STDIN_FILENO, in, max + 1) == -1) {
+		*too_big = errno == EFBIG;
 		return -1;
+	}
 	if (in->len > max) {
 		*too_big = true;
 		return -1;
