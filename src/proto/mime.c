@@ -27,6 +27,8 @@
 #define MIME_FALLBACK_MAX 60
 
 static const char mime_hex[] = "0123456789ABCDEF";
+/* RFC 2046 5.1.1: text before the first boundary, shown only by readers without MIME. */
+static const char mime_preamble[] = "This is a multi-part message in MIME format.\r\n";
 
 /* Fields the builder writes itself; an extra header may not name them (Content-* by prefix). */
 static const char *const mime_owned[] = {
@@ -575,7 +577,8 @@ mime_check_header(struct mime_ctx *c, const struct mime_header *h)
 		if (str_eq_ci(h->name, n, mime_owned[i]))
 			return mime_fail(c, MIME_E_FORBIDDEN, field, "set by the message fields");
 	if (str_has_prefix_ci(h->name, n, "Content-"))
-		return mime_fail(c, MIME_E_FORBIDDEN, field, "Content-* fields are set by the builder");
+		return mime_fail(c, MIME_E_FORBIDDEN, field,
+		    "Content-* fields are set by the builder");
 	if (c->m->reply_to != NULL && str_eq_ci(h->name, n, "Reply-To"))
 		return mime_fail(c, MIME_E_FORBIDDEN, field, "reply_to is given already");
 	if (h->value == NULL)
@@ -593,7 +596,9 @@ mime_check_token(struct mime_ctx *c, const char *field, const char *s, bool spac
 	if (s == NULL || s[0] == '\0')
 		return mime_fail(c, MIME_E_MISSING, field, "required");
 	for (i = 0; s[i] != '\0'; i++) {
-		if ((unsigned char)s[i] < 32 || (unsigned char)s[i] > 126 || (!spaces && s[i] == ' '))
+		unsigned char ch = (unsigned char)s[i];
+
+		if (ch < 32 || ch > 126 || (!spaces && ch == ' '))
 			return mime_fail(c, MIME_E_CONTROL, field, "printable ASCII expected");
 	}
 	if (i > MIME_FOLD_AT * 2)
@@ -771,7 +776,7 @@ mime_check_content_type(struct mime_ctx *c, const char *field, const char *ct)
 			for (p++; *p != '"'; p++) {
 				if (*p == '\\' && p[1] != '\0')
 					p++;
-				else if (*p == '\0' || (unsigned char)*p < 32 || (unsigned char)*p > 126)
+				else if ((unsigned char)*p < 32 || (unsigned char)*p > 126)
 					goto bad;
 			}
 			p++;
@@ -810,7 +815,7 @@ mime_fallback_name(struct buf *out, const char *s)
 			replaced = false;
 			continue;
 		}
-		/* One '_' for a run of replaced characters: a Japanese name with ".pdf" gives "_.pdf". */
+		/* One '_' for a run of replaced characters: a Japanese name gives "_.pdf". */
 		if (!replaced)
 			buf_putc(out, '_');
 		replaced = true;
@@ -996,7 +1001,8 @@ mime_multipart(const struct mime_msg *m, struct mime_part *out, const char *subt
 	size_t i;
 
 	mime_boundary(&b, m, kind, parts, n);
-	buf_printf(&out->hdr, "Content-Type: multipart/%s;\r\n\tboundary=\"%s\"\r\n", subtype, b.ptr);
+	buf_printf(&out->hdr, "Content-Type: multipart/%s;\r\n\tboundary=\"%s\"\r\n", subtype,
+	    b.ptr);
 	for (i = 0; i < n; i++) {
 		buf_printf(&out->body, "--%s\r\n", b.ptr);
 		buf_append(&out->body, parts[i].hdr.ptr, parts[i].hdr.len);
@@ -1190,7 +1196,7 @@ mime_build(const struct mime_msg *m, struct mime_out *out)
 		buf_append(&out->data, top.hdr.ptr, top.hdr.len);
 		buf_append(&out->data, "\r\n", 2);
 		if (m->attachment_count > 0 || (m->text != NULL && m->html != NULL))
-			buf_append_str(&out->data, "This is a multi-part message in MIME format.\r\n");
+			buf_append_str(&out->data, mime_preamble);
 		buf_append(&out->data, top.body.ptr, top.body.len);
 		out->rcpts = xcalloc(m->to_count + m->cc_count + m->bcc_count, sizeof(*out->rcpts));
 		mime_add_rcpts(out, m->to, m->to_count);

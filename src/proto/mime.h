@@ -46,7 +46,7 @@ struct mime_header {
 
 struct mime_attachment {
 	const char *filename;     /* UTF-8, required, no control bytes */
-	const char *content_type; /* "type/subtype[; param=value]..."; NULL: application/octet-stream */
+	const char *content_type; /* "type/subtype[; a=v]..."; NULL: application/octet-stream */
 	const void *content;      /* raw bytes (already base64-decoded by the caller) */
 	size_t content_len;
 };
@@ -94,7 +94,7 @@ struct mime_out {
 	struct buf data;    /* the message, canonical CRLF */
 	const char **rcpts; /* envelope recipients: to, cc, bcc in order, duplicates dropped */
 	size_t rcpt_count;
-	char field[MIME_FIELD_MAX];     /* on error: "to[2]", "headers[X-Tag]", "attachments[0].filename" */
+	char field[MIME_FIELD_MAX];     /* on error: "to[2]", "headers[X-Tag]", ... */
 	char message[MIME_MESSAGE_MAX]; /* on error: one line naming the field, safe to show */
 };
 

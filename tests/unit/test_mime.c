@@ -232,7 +232,8 @@ test_case_load(struct tcase *t, const char *name)
 
 			assert_int_equal(test_split(v, vlen, p, l, 3), 3);
 			a->filename = test_keep(t, p[0], l[0]);
-			a->content_type = l[1] == 1 && p[1][0] == '-' ? NULL : test_keep(t, p[1], l[1]);
+			if (l[1] != 1 || p[1][0] != '-')
+				a->content_type = test_keep(t, p[1], l[1]);
 			test_unescape(&c, p[2], l[2]);
 			a->content_len = c.len;
 			a->content = buf_steal(&c);
@@ -429,7 +430,8 @@ test_ew_decode(const char *v, struct buf *out)
 				if (*q == '_') {
 					buf_putc(out, ' ');
 				} else if (*q == '=') {
-					buf_putc(out, (char)(test_hexval(q[1]) * 16 + test_hexval(q[2])));
+					buf_putc(out, (char)(test_hexval(q[1]) * 16 +
+					    test_hexval(q[2])));
 					q += 2;
 				} else {
 					buf_putc(out, *q);
@@ -1096,7 +1098,8 @@ test_mime_body_edges(void **state)
 		t.m.text = rows[i].s;
 		t.m.text_len = rows[i].n;
 		assert_int_equal(test_build_checked(&t, &o), MIME_OK);
-		assert_true(test_get_field(o.data.ptr, o.data.len, "Content-Transfer-Encoding", &v));
+		assert_true(test_get_field(o.data.ptr, o.data.len, "Content-Transfer-Encoding",
+		    &v));
 		if (strcmp(v.ptr, rows[i].cte) != 0)
 			fail_msg("row %zu: %s, want %s", i, v.ptr, rows[i].cte);
 	}
