@@ -44,6 +44,7 @@ test-fuzz: deps
 
 bench: build
 	bench/ingress.sh
+	bench/relay.sh
 
 install: build
 	scripts/install.sh $(BUILD) $(PREFIX)
