@@ -224,6 +224,9 @@ mime_hw_text(struct mime_hw *w, const char *s, size_t n)
 {
 	size_t i = 0, ws, word;
 
+	/* An empty value gets no space, so the line does not end in white space. */
+	if (n == 0)
+		return;
 	buf_putc(w->out, ' ');
 	w->col++;
 	while (i < n) {

@@ -993,6 +993,25 @@ test_mime_encoded_words_whole_chars(void **state)
 	buf_fini(&one);
 }
 
+/* Empty subject and header values: no white space at the end of the line. */
+static void
+test_mime_empty_values(void **state)
+{
+	struct tcase t;
+	struct mime_out o;
+
+	(void)state;
+	test_base(&t);
+	t.m.subject = "";
+	t.hdr[0] = (struct mime_header){ "X-Empty", "" };
+	t.m.header_count = 1;
+	mime_out_init(&o);
+	assert_int_equal(test_build_checked(&t, &o), MIME_OK);
+	assert_non_null(strstr(o.data.ptr, "\r\nSubject:\r\n"));
+	assert_non_null(strstr(o.data.ptr, "\r\nX-Empty:\r\n"));
+	mime_out_fini(&o);
+}
+
 /* Text that holds the first boundary choice makes the builder pick another. */
 static void
 test_mime_boundary_collision(void **state)
@@ -1131,6 +1150,7 @@ main(void)
 		cmocka_unit_test(test_mime_long_word_subject),
 		cmocka_unit_test(test_mime_envelope_dedup),
 		cmocka_unit_test(test_mime_body_edges),
+		cmocka_unit_test(test_mime_empty_values),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
