@@ -1922,3 +1922,15 @@ relay_free(struct relay *r)
 	conf_unref(r->conf);
 	free(r);
 }
+
+bool
+relay_upstream_snapshot(const struct relay *r, const char *name, uint64_t now_ms,
+    struct upstream_snapshot *out)
+{
+	const struct relay_up *u = relay_up_find(r->ups, r->n_ups, name);
+
+	if (u == NULL || u->st == NULL)
+		return false;
+	upstream_snapshot(u->st, now_ms, out);
+	return true;
+}

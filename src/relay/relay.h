@@ -56,4 +56,12 @@ void relay_shutdown(struct relay *r, void (*done_cb)(void *arg), void *arg);
 size_t relay_active(const struct relay *r);
 void relay_free(struct relay *r);
 
+struct upstream_snapshot;
+/*
+ * Copy out the runtime state of the configured upstream name (for the API and metrics); false
+ * when there is none by that name. out->last_error is borrowed until the state next changes.
+ */
+bool relay_upstream_snapshot(const struct relay *r, const char *name, uint64_t now_ms,
+    struct upstream_snapshot *out);
+
 #endif
