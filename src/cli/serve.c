@@ -16,6 +16,7 @@
 #include "cli.h"
 #include "privs.h"
 #include "sdnotify.h"
+#include "../api/api.h"
 #include "../conf/conf.h"
 #include "../db/maillog.h"
 #include "../dns/dns.h"
@@ -24,6 +25,7 @@
 #include "../net/tls.h"
 #include "../relay/relay.h"
 #include "../sched/sched.h"
+#include "../sched/upstream.h"
 #include "../smtpd/smtpd.h"
 #include "../spool/spool.h"
 #include "../util/clock.h"
@@ -48,6 +50,8 @@ struct serve {
 	struct dns *dns;
 	struct sched *sched;
 	struct relay *relay;
+	struct api *api;
+	struct api_pre api_pre; /* sockets and token until api_new() takes them */
 	struct id_gen ids;
 	SSL_CTX *tls_ctx;
 	int *listen_fds; /* one per conf->listeners[i] */
@@ -56,6 +60,7 @@ struct serve {
 	uint64_t started_ms;
 	uint64_t recovered;
 	uint64_t queued;
+	uint64_t queued_api, queued_sendmail; /* of queued, by source (the rest came by SMTP) */
 };
 
 static void
@@ -143,6 +148,10 @@ serve_queued_cb(void *arg, const struct spool_env *env)
 	struct serve *sv = arg;
 
 	sv->queued++;
+	if (env->source && strcmp(env->source, "api") == 0)
+		sv->queued_api++;
+	else if (env->source && strcmp(env->source, "sendmail") == 0)
+		sv->queued_sendmail++;
 	maillog_received(sv->ml, env, NULL);
 	sched_add(sv->sched, env->id, 0);
 }
@@ -426,6 +435,83 @@ serve_relay_start(struct serve *sv, struct hk_err *err)
 	return 0;
 }
 
+/* The API's view of the daemon's counters (api_ops.stats). */
+static void
+serve_api_stats_cb(void *arg, struct api_stats *out)
+{
+	struct serve *sv = arg;
+	uint64_t due = sched_next_due(sv->sched);
+
+	out->started_ms = sv->started_ms;
+	out->received_api = sv->queued_api;
+	out->received_sendmail = sv->queued_sendmail;
+	out->received_smtp = sv->queued - sv->queued_api - sv->queued_sendmail;
+	out->recovered = sv->recovered;
+	out->smtp_sessions = sv->smtpd ? smtpd_sessions(sv->smtpd) : 0;
+	out->sched_waiting = sched_waiting(sv->sched);
+	out->sched_next_due_ms = due == UINT64_MAX ? 0 : due;
+	out->delivering = sv->relay ? relay_active(sv->relay) : 0;
+	out->maillog_pending = maillog_pending(sv->ml);
+	out->maillog_dropped = maillog_dropped(sv->ml);
+}
+
+/* Upstream state lives in the relay; the API gets copies (api_ops.upstreams). */
+static void
+serve_api_upstreams_cb(void *arg, uint64_t now_ms, api_upstream_each_fn each, void *ctx)
+{
+	struct serve *sv = arg;
+	struct upstream_snapshot snap;
+	size_t i;
+
+	for (i = 0; i < sv->conf->n_upstreams; i++) {
+		const struct conf_upstream *cu = &sv->conf->upstreams[i];
+
+		if (relay_upstream_snapshot(sv->relay, cu->name, now_ms, &snap))
+			each(ctx, cu, &snap);
+	}
+}
+
+/* As root: the control socket's directory, both API sockets and the token (api_preinit). */
+static int
+serve_api_preinit(struct serve *sv, const struct privs_target *pt, struct hk_err *err)
+{
+	const char *sock = sv->conf->api_control_socket;
+	const char *slash = sock ? strrchr(sock, '/') : NULL;
+
+	if (slash != NULL && slash != sock) {
+		char *dir = xstrndup(sock, (size_t)(slash - sock));
+		int rc = privs_prepare_dir(dir, 0750, pt, err);
+
+		free(dir);
+		if (rc == -1)
+			return -1;
+	}
+	if (api_preinit(sv->conf, &sv->api_pre, err) == -1)
+		return -1;
+	/* Group hikyaku may use the control socket (0660): it must belong to the service user. */
+	if (pt->drop && sock != NULL && chown(sock, pt->uid, pt->gid) == -1)
+		return hk_err_sys(err, errno, "chown %s", sock);
+	return 0;
+}
+
+static int
+serve_api_start(struct serve *sv, struct hk_err *err)
+{
+	struct api_params ap;
+
+	memset(&ap, 0, sizeof(ap));
+	ap.base = sv->base;
+	ap.conf = sv->conf;
+	ap.hub = sv->hub;
+	ap.state_dir = sv->conf->state;
+	ap.pre = &sv->api_pre;
+	ap.ops.stats = serve_api_stats_cb;
+	ap.ops.upstreams = serve_api_upstreams_cb;
+	ap.ops.arg = sv;
+	sv->api = api_new(&ap, err);
+	return sv->api == NULL ? -1 : 0;
+}
+
 /* Everything before the loop runs: returns a sysexits code, or EX_OK to run. */
 static int
 serve_start(struct serve *sv)
@@ -462,6 +548,10 @@ serve_start(struct serve *sv)
 			log_error("main", "start_failed", "sess=main step=tls err=%s", log_q(err.text));
 			return EX_CONFIG;
 		}
+	}
+	if (serve_api_preinit(sv, &pt, &err) == -1) {
+		log_error("main", "start_failed", "sess=main step=api err=%s", log_q(err.text));
+		return EX_UNAVAILABLE;
 	}
 	if (privs_drop(&pt, &err) == -1) {
 		log_error("main", "start_failed", "sess=main step=privileges err=%s", log_q(err.text));
@@ -535,6 +625,10 @@ serve_start(struct serve *sv)
 		log_error("main", "start_failed", "sess=main step=smtpd err=%s", log_q(err.text));
 		return EX_SOFTWARE;
 	}
+	if (serve_api_start(sv, &err) == -1) {
+		log_error("main", "start_failed", "sess=main step=api err=%s", log_q(err.text));
+		return EX_SOFTWARE;
+	}
 
 	sv->jobs_ev = event_new(sv->base, jobs_fd(sv->hub), EV_READ | EV_PERSIST, serve_jobs_cb, sv);
 	event_add(sv->jobs_ev, NULL);
@@ -559,6 +653,13 @@ serve_teardown(struct serve *sv)
 {
 	size_t i;
 
+	/* First: its queries finish here, while the email log and the hub still exist. */
+	if (sv->api != NULL) {
+		api_free(sv->api);
+		if (sv->conf->api_control_socket != NULL)
+			unlink(sv->conf->api_control_socket);
+	}
+	api_pre_fini(&sv->api_pre);
 	smtpd_free(sv->smtpd);
 	relay_free(sv->relay);
 	sched_free(sv->sched);
@@ -606,6 +707,7 @@ cli_serve(const struct cli_opts *o, int argc, char **argv)
 		return EX_USAGE;
 	}
 	memset(&sv, 0, sizeof(sv));
+	sv.api_pre.tcp_fd = sv.api_pre.control_fd = -1;
 	sv.started_ms = clock_now_ms();
 	conf_diag_init(&diag);
 	if (conf_load(o->config, &sv.conf, &diag) == -1) {

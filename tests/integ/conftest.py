@@ -443,8 +443,15 @@ class Daemon:
             self.config["upstreams"] = []
             self.config["routes"] = [{"name": "default", "mx": True}]
         self.config["retry"] = {"schedule": ["1h"], "max_age": "5d"}
-        if extra:
-            self.config.update(extra)
+        # The HTTP API on a free port (the default 8025 would clash between daemons); extra's
+        # "api" keys are merged into this block.
+        self.ports["api"] = free_port()
+        self.control_socket = os.path.join(self.state, "control.sock")
+        self.config["api"] = {"listen": "127.0.0.1:%d" % self.ports["api"],
+                              "control_socket": self.control_socket}
+        extra = dict(extra or {})
+        self.config["api"].update(extra.pop("api", {}))
+        self.config.update(extra)
         self.write_config()
 
     # -- config --------------------------------------------------------------------------------

@@ -1,0 +1,91 @@
+/*
+ * api.h - the HTTP API engine (DESIGN.md 11 and 14): JSON over libevent's evhttp, on a TCP
+ * address (bearer token) and on the control socket (no token: the CLI's way in).
+ *
+ * Layer 4: uses services (the email log through maillog_query, upstream snapshots from sched's
+ * types) but never another engine. What only the daemon knows (counters, upstream state kept by
+ * the relay) comes through the callbacks in struct api_ops, wired by src/cli/serve.c.
+ *
+ * Start-up: api_preinit() runs as root before the privilege drop (binds both sockets, reads the
+ * token file); api_new() after it. The token is kept only as its SHA-256 digest.
+ * Auth: TCP requests need "Authorization: Bearer <token>" except GET /healthz and /metrics;
+ * without api.token_file every other TCP request is 401. The control socket (mode 0660) needs
+ * none: filesystem permissions guard it.
+ * Errors: JSON {"error":{"code","message"}} with real statuses (400, 401, 404, 405, 413, 503).
+ * Thread: loop thread only; log queries run on the module's own "dbread" pool.
+ */
+#ifndef HK_API_H
+#define HK_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+
+#include "../conf/conf.h"
+#include "../jobs/jobs.h"
+#include "../sched/upstream.h"
+#include "../util/err.h"
+
+struct api;
+
+/* Counters the daemon keeps, copied out for /metrics and /api/v1/queue. */
+struct api_stats {
+	uint64_t started_ms;        /* wall clock at start */
+	uint64_t received_smtp;     /* messages accepted since start, by source */
+	uint64_t received_api;
+	uint64_t received_sendmail;
+	uint64_t recovered;         /* messages found in the spool at start */
+	uint64_t smtp_sessions;     /* open SMTP sessions */
+	uint64_t sched_waiting;     /* messages waiting in the scheduler for their next attempt */
+	uint64_t sched_next_due_ms; /* 0: nothing waiting */
+	uint64_t delivering;        /* delivery passes running */
+	uint64_t maillog_pending;   /* email log events not yet committed */
+	uint64_t maillog_dropped;   /* email log events lost since start */
+};
+
+/* One upstream, for GET /api/v1/upstreams and /metrics; snap is borrowed for the call only. */
+typedef void (*api_upstream_each_fn)(void *ctx, const struct conf_upstream *cu,
+    const struct upstream_snapshot *snap);
+
+struct api_ops {
+	/* Fill *out (zeroed by the caller). */
+	void (*stats)(void *arg, struct api_stats *out);
+	/* Call each(ctx, ...) once per configured upstream, in configuration order. */
+	void (*upstreams)(void *arg, uint64_t now_ms, api_upstream_each_fn each, void *ctx);
+	void *arg;
+};
+
+/* What api_preinit() prepares as root; handed to api_new(), which takes it over. */
+struct api_pre {
+	int tcp_fd;      /* -1: none */
+	int control_fd;  /* -1: none */
+	bool has_token;
+	unsigned char token_sha256[32];
+};
+
+/*
+ * As root, before the drop: bind c->api_listen and create c->api_control_socket (0660; a stale
+ * socket file is replaced), read c->api_token_file (one line; surrounding whitespace ignored;
+ * empty is an error). -1 and err on any failure, with nothing left open.
+ */
+HK_MUST_CHECK int api_preinit(const struct conf *c, struct api_pre *pre, struct hk_err *err);
+/* Close what api_preinit() opened when api_new() is never called. */
+void api_pre_fini(struct api_pre *pre);
+
+struct api_params {
+	struct event_base *base;
+	struct conf *conf;       /* referenced */
+	struct jobs *hub;        /* borrowed: completions of log queries */
+	const char *state_dir;   /* where hikyaku.db is (the writer created it) */
+	struct api_pre *pre;     /* taken over: its fds belong to the API from now on */
+	struct api_ops ops;
+};
+
+/* Start serving on the prepared sockets. NULL and err when evhttp cannot be set up. */
+struct api *api_new(const struct api_params *p, struct hk_err *err);
+/* Finish queries in flight, answer or drop open requests, close the sockets. NULL: no-op. */
+void api_free(struct api *a);
+
+#endif

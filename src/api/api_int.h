@@ -1,0 +1,59 @@
+/*
+ * api_int.h - private to src/api: the engine's state, reply helpers and the endpoint handlers.
+ *
+ * A handler gets the request, the part of the path after its route's prefix (endpoints with an
+ * ID) and the raw query string. It answers with exactly one api_reply_*() call, at once or from
+ * a log query's completion; an asynchronous handler holds a reference on the API (inflight).
+ * JSON bodies are built with jansson; api_reply_json() takes ownership of the value.
+ * Thread: loop thread only.
+ */
+#ifndef HK_API_INT_H
+#define HK_API_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <event2/http.h>
+#include <jansson.h>
+
+#include "api.h"
+#include "../db/maillog_query.h"
+#include "../util/buf.h"
+
+struct api {
+	struct event_base *base;
+	struct conf *conf;
+	struct maillog_query *mq;
+	struct api_ops ops;
+	struct evhttp *http_tcp;     /* token required */
+	struct evhttp *http_control; /* no token */
+	struct api_pre pre;
+	uint64_t requests;
+};
+
+typedef void (*api_handler_fn)(struct api *a, struct evhttp_request *req, const char *rest,
+    const char *query);
+
+/* Reply with body (owned, may be NULL for an empty object) as application/json. */
+void api_reply_json(struct evhttp_request *req, int status, json_t *body);
+/* Reply {"error":{"code":code,"message":message}}. */
+void api_reply_error(struct evhttp_request *req, int status, const char *code,
+    const char *message);
+/* Reply with a text body of type content_type. */
+void api_reply_text(struct evhttp_request *req, int status, const char *content_type,
+    const struct buf *body);
+/* 503 for a log query that failed. */
+void api_reply_db_error(struct evhttp_request *req, const struct maillog_result *res);
+
+/* Endpoints. */
+void api_messages_search(struct api *a, struct evhttp_request *req, const char *rest,
+    const char *query);
+void api_messages_get(struct api *a, struct evhttp_request *req, const char *rest,
+    const char *query);
+void api_queue_get(struct api *a, struct evhttp_request *req, const char *rest, const char *query);
+void api_upstreams_get(struct api *a, struct evhttp_request *req, const char *rest,
+    const char *query);
+void api_metrics_get(struct api *a, struct evhttp_request *req, const char *rest,
+    const char *query);
+
+#endif
