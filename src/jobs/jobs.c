@@ -93,6 +93,17 @@ jobs_complete(struct jobs *j, struct jobs_item *it)
 		hk_panic("eventfd write: %s", strerror(errno));
 }
 
+void
+jobs_post(struct jobs *j, jobs_done_fn done_fn, void *arg)
+{
+	struct jobs_item *it = xmalloc(sizeof(*it));
+
+	it->work_fn = NULL;
+	it->done_fn = done_fn;
+	it->arg = arg;
+	jobs_complete(j, it);
+}
+
 size_t
 jobs_run_completions(struct jobs *j)
 {
@@ -155,7 +166,11 @@ jobs_worker(void *arg)
 		pthread_mutex_lock(&p->lock);
 		p->pending--;
 		pthread_mutex_unlock(&p->lock);
-		jobs_complete(p->hub, it);
+		/* Nothing to run on the loop (the work passed itself on): no wake-up. */
+		if (it->done_fn == NULL)
+			free(it);
+		else
+			jobs_complete(p->hub, it);
 	}
 }
 

@@ -7,7 +7,11 @@
  * jobs_fd()) calls jobs_run_completions(), which runs the done_fns in completion order.
  * Layer 1: no libevent here; main registers the fd with the loop.
  * Only this module takes locks.
- * Thread: jobs_pool_submit() and jobs_run_completions() on the loop; work_fns on workers.
+ * A work_fn may pass its job on instead of finishing it: submit it to another pool (a chain of
+ * stages without a round trip through the loop), or post its completion with jobs_post(); such
+ * stages are submitted with done_fn NULL, which costs the loop no wake-up.
+ * Thread: jobs_run_completions() on the loop; jobs_pool_submit() and jobs_post() on the loop or
+ * in a work_fn; work_fns on workers.
  */
 #ifndef HK_JOBS_H
 #define HK_JOBS_H
@@ -40,6 +44,8 @@ struct jobs_pool *jobs_pool_new(struct jobs *j, const char *name, unsigned nthre
  * fails: the queue is unbounded, so callers bound what they submit.
  */
 void jobs_pool_submit(struct jobs_pool *p, jobs_work_fn work_fn, jobs_done_fn done_fn, void *arg);
+/* From any thread: run done_fn(arg) on the loop, as if a job had just completed. */
+void jobs_post(struct jobs *j, jobs_done_fn done_fn, void *arg);
 /* Jobs queued or running in the pool. */
 size_t jobs_pool_pending(const struct jobs_pool *p);
 /* Finish queued jobs, stop and join the workers; completions still pending stay on the hub. */

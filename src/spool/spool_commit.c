@@ -1,13 +1,14 @@
 /*
  * spool_commit.c - commit, update and finish (DESIGN.md 5, "Commit").
  *
- * A job goes through up to three stages, each a pool job whose completion runs on the loop:
+ * A job goes through up to three stages; each stage hands the job straight to the next (no trip
+ * through the loop in between) and the last one's completion runs on the loop:
  *   1. spool pool: write and fsync the files (commit: the body straight into queue/, the envelope
  *      as an unnamed O_TMPFILE in queue/ linked in once durable; update: tmp/ then rename), or
  *      unlink the envelope (finish); the change gets a sequence number from dir_seq;
  *   2. dirsync thread: group fsync of queue/; one fsync covers every change numbered before it
  *      started, so a burst of commits costs one directory fsync;
- *   3. finish only, spool pool: unlink the body once the envelope's removal is durable.
+ *   3. finish only, on the dirsync thread: retire the body once the envelope's removal is durable.
  * Finished files are not deleted but kept for reuse (spool_reuse.c explains why).
  * Then done_cb runs on the loop. A failed commit is undone (what reached queue/ is unlinked
  * again, envelope first, and queue/ fsync'ed), so queue/ never holds a half-committed message.
@@ -151,6 +152,22 @@ fail:
 	fsops_close(fd);
 	fsops_unlinkat(sp->tmp_fd, name, 0);
 	return -1;
+}
+
+static void spool_dirsync_work(void *arg);
+static void spool_job_end(void *arg);
+
+/*
+ * Worker, end of stage 1: a change goes straight on to the dirsync thread; a failure straight
+ * back to the loop. No round trip through the loop between the stages.
+ */
+static void
+spool_stage1_next(struct spool_job *job)
+{
+	if (job->rc == 0)
+		jobs_pool_submit(job->sp->dirsync, spool_dirsync_work, spool_job_end, job);
+	else
+		jobs_post(job->sp->hub, spool_job_end, job);
 }
 
 /* Worker: number a change of queue/ that is now visible. */
@@ -508,32 +525,38 @@ spool_dirsync_work(void *arg)
 		 */
 		if (job->kind == SPOOL_JOB_COMMIT)
 			spool_commit_undo(job);
+		return;
 	}
+	/* The envelope's removal is durable: the body may go (a rename, done right here). */
+	if (job->kind == SPOOL_JOB_FINISH)
+		spool_finish_body_work(job);
 }
 
+/* Stage 1 on a spool worker, passed on by spool_stage1_next. */
 static void
-spool_dirsync_done(void *arg)
+spool_commit_run(void *arg)
 {
 	struct spool_job *job = arg;
 
-	if (job->rc == 0 && job->kind == SPOOL_JOB_FINISH) {
-		jobs_pool_submit(job->sp->pool, spool_finish_body_work, spool_job_end, job);
-		return;
-	}
-	spool_job_end(job);
+	if (job->sp->use_tmpfile)
+		spool_commit_work(job);
+	else
+		spool_commit_tmp_work(job);
+	spool_stage1_next(job);
 }
 
-/* Loop: stage 1 is over; on success the change goes to the dirsync thread. */
 static void
-spool_stage1_done(void *arg)
+spool_update_run(void *arg)
 {
-	struct spool_job *job = arg;
+	spool_update_work(arg);
+	spool_stage1_next(arg);
+}
 
-	if (job->rc == -1) {
-		spool_job_end(job);
-		return;
-	}
-	jobs_pool_submit(job->sp->dirsync, spool_dirsync_work, spool_dirsync_done, job);
+static void
+spool_finish_run(void *arg)
+{
+	spool_finish_work(arg);
+	spool_stage1_next(arg);
 }
 
 int
@@ -547,8 +570,7 @@ spool_commit(struct spool *sp, const struct spool_env *env, struct buf *body,
 		return hk_err_set(err, HK_E_BUSY, "spool busy: %zu commits in flight", sp->commits);
 	job = spool_job_new(sp, SPOOL_JOB_COMMIT, env->id, env, done_cb, arg);
 	buf_move(&job->body, body);
-	jobs_pool_submit(sp->pool, sp->use_tmpfile ? spool_commit_work : spool_commit_tmp_work,
-	    spool_stage1_done, job);
+	jobs_pool_submit(sp->pool, spool_commit_run, NULL, job);
 	return 0;
 }
 
@@ -560,7 +582,7 @@ spool_update(struct spool *sp, const struct spool_env *env, spool_done_fn done_c
 
 	HK_ASSERT_LOOP();
 	job = spool_job_new(sp, SPOOL_JOB_UPDATE, env->id, env, done_cb, arg);
-	jobs_pool_submit(sp->pool, spool_update_work, spool_stage1_done, job);
+	jobs_pool_submit(sp->pool, spool_update_run, NULL, job);
 	return 0;
 }
 
@@ -572,6 +594,6 @@ spool_finish(struct spool *sp, uint64_t id, spool_done_fn done_cb, void *arg,
 
 	HK_ASSERT_LOOP();
 	job = spool_job_new(sp, SPOOL_JOB_FINISH, id, NULL, done_cb, arg);
-	jobs_pool_submit(sp->pool, spool_finish_work, spool_stage1_done, job);
+	jobs_pool_submit(sp->pool, spool_finish_run, NULL, job);
 	return 0;
 }

@@ -222,15 +222,68 @@ test_jobs_null_done_fn(void **state)
 	struct jobs *j = jobs_new();
 	struct jobs_pool *p = jobs_pool_new(j, "t", 1);
 	struct rec r = { 0 };
+	int spins = 0;
 
 	(void)state;
 	jobs_pool_submit(p, rec_work, NULL, &r);
-	/* Still a completion (counted), just nothing to call. */
-	assert_int_equal(drain(j, 1), 1);
-	assert_int_equal(atomic_load(&r.worked), 1);
+	while (atomic_load(&r.worked) == 0)
+		assert_true(++spins < 100000 && usleep(100) == 0);
+	/* Nothing to run on the loop: no completion, no wake-up. */
+	assert_false(fd_readable(jobs_fd(j), 100));
+	assert_int_equal(jobs_run_completions(j), 0);
 	assert_int_equal(r.done, 0);
 	jobs_pool_free(p);
 	jobs_free(j);
+}
+
+/* A chain: the first stage (done_fn NULL) passes the job to a second pool, which posts back. */
+static struct jobs *chain_hub;
+static struct jobs_pool *chain_second;
+
+static void
+chain_done(void *arg)
+{
+	struct rec *r = arg;
+
+	/* The loop sees the effects of both stages. */
+	assert_int_equal(atomic_load(&r->worked), 2);
+	r->done_thread = pthread_self();
+	r->done++;
+}
+
+static void
+chain_second_work(void *arg)
+{
+	rec_work(arg);
+	jobs_post(chain_hub, chain_done, arg);
+}
+
+static void
+chain_first_work(void *arg)
+{
+	rec_work(arg);
+	jobs_pool_submit(chain_second, chain_second_work, NULL, arg);
+}
+
+static void
+test_jobs_chain_and_post(void **state)
+{
+	struct rec r = { 0 };
+	struct jobs_pool *first;
+
+	(void)state;
+	chain_hub = jobs_new();
+	first = jobs_pool_new(chain_hub, "first", 1);
+	chain_second = jobs_pool_new(chain_hub, "second", 1);
+	jobs_pool_submit(first, chain_first_work, NULL, &r);
+	assert_int_equal(drain(chain_hub, 1), 1);
+	assert_int_equal(atomic_load(&r.worked), 2);
+	assert_int_equal(r.done, 1);
+	assert_string_equal(r.thread_name, "second");
+	assert_true(pthread_equal(r.done_thread, pthread_self()));
+	jobs_pool_free(first);
+	jobs_pool_free(chain_second);
+	jobs_free(chain_hub);
 }
 
 static void
@@ -340,6 +393,7 @@ main(void)
 		cmocka_unit_test(test_jobs_pending_counts_queued_and_running),
 		cmocka_unit_test(test_jobs_pool_free_finishes_queued),
 		cmocka_unit_test(test_jobs_null_done_fn),
+		cmocka_unit_test(test_jobs_chain_and_post),
 		cmocka_unit_test(test_jobs_done_fn_may_submit),
 		cmocka_unit_test(test_jobs_many_across_threads),
 		cmocka_unit_test(test_jobs_free_null),
