@@ -27,6 +27,7 @@
 #include "../sched/sched.h"
 #include "../sched/upstream.h"
 #include "../smtpd/smtpd.h"
+#include "../spool/maildrop.h"
 #include "../spool/spool.h"
 #include "../util/clock.h"
 #include "../util/fsops.h"
@@ -51,6 +52,7 @@ struct serve {
 	struct sched *sched;
 	struct relay *relay;
 	struct api *api;
+	struct maildrop *maildrop; /* pickup of mail left by the sendmail command */
 	struct api_pre api_pre; /* sockets and token until api_new() takes them */
 	struct id_gen ids;
 	SSL_CTX *tls_ctx;
@@ -519,6 +521,7 @@ serve_start(struct serve *sv)
 	struct spool_recover_stats st = { 0 };
 	struct privs_target pt;
 	struct smtpd_params sp;
+	struct maildrop_params mp;
 	struct hk_err err = { 0 };
 	const char *dirs[3];
 	const char *faults;
@@ -629,6 +632,20 @@ serve_start(struct serve *sv)
 		log_error("main", "start_failed", "sess=main step=api err=%s", log_q(err.text));
 		return EX_SOFTWARE;
 	}
+	memset(&mp, 0, sizeof(mp));
+	mp.base = sv->base;
+	mp.spool = sv->spool;
+	mp.ids = &sv->ids;
+	mp.hostname = sv->conf->hostname;
+	mp.max_size = sv->conf->limits.max_message_size;
+	mp.max_rcpts = sv->conf->limits.max_recipients;
+	mp.queued_cb = serve_queued_cb; /* env->source says "sendmail" */
+	mp.cb_arg = sv;
+	sv->maildrop = maildrop_new(&mp, &err);
+	if (sv->maildrop == NULL) {
+		log_error("main", "start_failed", "sess=main step=maildrop err=%s", log_q(err.text));
+		return EX_SOFTWARE;
+	}
 
 	sv->jobs_ev = event_new(sv->base, jobs_fd(sv->hub), EV_READ | EV_PERSIST, serve_jobs_cb, sv);
 	event_add(sv->jobs_ev, NULL);
@@ -660,6 +677,8 @@ serve_teardown(struct serve *sv)
 			unlink(sv->conf->api_control_socket);
 	}
 	api_pre_fini(&sv->api_pre);
+	/* Before the spool and the log: it waits for its commits, whose callback uses both. */
+	maildrop_free(sv->maildrop);
 	smtpd_free(sv->smtpd);
 	relay_free(sv->relay);
 	sched_free(sv->sched);
