@@ -119,8 +119,10 @@ if $run_hikyaku; then
 	mkdir -p "$hk/spool" "$hk/state"
 	port=$(bench_free_port)
 	api_port=$(bench_free_port)
+	hold_port=$(bench_free_port) # nothing listens there
 	sed -e "s|@SPOOL@|$hk/spool|" -e "s|@STATE@|$hk/state|" -e "s|@PORT@|$port|" \
-		-e "s|@API_PORT@|$api_port|" "$here/hikyaku-ingress.yaml.in" >"$hk/hikyaku.yaml"
+		-e "s|@API_PORT@|$api_port|" -e "s|@HOLD_PORT@|$hold_port|" \
+		"$here/hikyaku-ingress.yaml.in" >"$hk/hikyaku.yaml"
 	# Started as root, hikyaku drops to its own user: give that user the scratch spool.
 	if [ "$(id -u)" -eq 0 ] && getent passwd hikyaku >/dev/null; then
 		chown -R hikyaku: "$hk"
