@@ -507,7 +507,8 @@ sendmail_list(const struct conf *c)
 			names[n++] = xstrdup(de->d_name);
 		}
 	}
-	qsort(names, n, sizeof(*names), sendmail_name_cmp);
+	if (n > 1) /* qsort needs a non-NULL array, even for 0 elements */
+		qsort(names, n, sizeof(*names), sendmail_name_cmp);
 	for (i = 0; i < n; i++) {
 		struct spool_env e;
 		struct buf raw = BUF_INIT;
