@@ -105,7 +105,8 @@ conf_load_flush(struct conf_ctx *ctx, struct conf_diag *diag)
 {
 	size_t i;
 
-	qsort(ctx->msgs, ctx->n_msgs, sizeof(*ctx->msgs), conf_load_msg_cmp);
+	if (ctx->n_msgs > 1) /* never qsort(NULL, 0, ...): undefined */
+		qsort(ctx->msgs, ctx->n_msgs, sizeof(*ctx->msgs), conf_load_msg_cmp);
 	for (i = 0; i < ctx->n_msgs; i++) {
 		const struct conf_msg *m = &ctx->msgs[i];
 
