@@ -43,6 +43,10 @@ struct api_stats {
 	uint64_t delivering;        /* delivery passes running */
 	uint64_t maillog_pending;   /* email log events not yet committed */
 	uint64_t maillog_dropped;   /* email log events lost since start */
+	/* Delivery counters since start (the relay's). */
+	uint64_t attempts_sent, attempts_next, attempts_spill, attempts_deferred, attempts_bounced;
+	uint64_t rcpts_sent, rcpts_bounced, rcpts_expired, rcpts_deferred;
+	uint64_t messages_finished, maybe_delivered;
 };
 
 /* One upstream, for GET /api/v1/upstreams and /metrics; snap is borrowed for the call only. */

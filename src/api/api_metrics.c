@@ -139,6 +139,30 @@ api_metrics_render(const struct api_metrics_in *in, struct buf *out)
 	api_metrics_one(out, "deliveries_in_progress", "gauge", "Delivery passes running.",
 	    st->delivering);
 	api_metrics_one(out, "smtp_sessions", "gauge", "Open SMTP sessions.", st->smtp_sessions);
+	api_metrics_head(out, "delivery_attempts_total", "counter",
+	    "Delivery attempts per recipient, by verdict (next: failed over to the next upstream, "
+	    "spill: the upstream said quota).");
+	buf_printf(out, "hikyaku_delivery_attempts_total{result=\"sent\"} %llu\n"
+	    "hikyaku_delivery_attempts_total{result=\"next\"} %llu\n"
+	    "hikyaku_delivery_attempts_total{result=\"spill\"} %llu\n"
+	    "hikyaku_delivery_attempts_total{result=\"deferred\"} %llu\n"
+	    "hikyaku_delivery_attempts_total{result=\"bounced\"} %llu\n",
+	    (unsigned long long)st->attempts_sent, (unsigned long long)st->attempts_next,
+	    (unsigned long long)st->attempts_spill, (unsigned long long)st->attempts_deferred,
+	    (unsigned long long)st->attempts_bounced);
+	api_metrics_head(out, "recipients_total", "counter",
+	    "Recipients by the outcome of a delivery pass (deferred counts every deferral).");
+	buf_printf(out, "hikyaku_recipients_total{status=\"sent\"} %llu\n"
+	    "hikyaku_recipients_total{status=\"bounced\"} %llu\n"
+	    "hikyaku_recipients_total{status=\"expired\"} %llu\n"
+	    "hikyaku_recipients_total{status=\"deferred\"} %llu\n",
+	    (unsigned long long)st->rcpts_sent, (unsigned long long)st->rcpts_bounced,
+	    (unsigned long long)st->rcpts_expired, (unsigned long long)st->rcpts_deferred);
+	api_metrics_one(out, "messages_finished_total", "counter",
+	    "Messages that left the queue with every recipient final.", st->messages_finished);
+	api_metrics_one(out, "maybe_delivered_total", "counter",
+	    "Attempts cut after the final dot (the message may have been delivered).",
+	    st->maybe_delivered);
 	api_metrics_one(out, "email_log_up", "gauge", "1 when the email log could be read.",
 	    in->have_queue);
 	api_metrics_one(out, "email_log_pending_events", "gauge",

@@ -455,6 +455,22 @@ serve_api_stats_cb(void *arg, struct api_stats *out)
 	out->delivering = sv->relay ? relay_active(sv->relay) : 0;
 	out->maillog_pending = maillog_pending(sv->ml);
 	out->maillog_dropped = maillog_dropped(sv->ml);
+	if (sv->relay) {
+		struct relay_stats rs;
+
+		relay_stats(sv->relay, &rs);
+		out->attempts_sent = rs.attempts_sent;
+		out->attempts_next = rs.attempts_next;
+		out->attempts_spill = rs.attempts_spill;
+		out->attempts_deferred = rs.attempts_deferred;
+		out->attempts_bounced = rs.attempts_bounced;
+		out->rcpts_sent = rs.rcpts_sent;
+		out->rcpts_bounced = rs.rcpts_bounced;
+		out->rcpts_expired = rs.rcpts_expired;
+		out->rcpts_deferred = rs.rcpts_deferred;
+		out->messages_finished = rs.messages_finished;
+		out->maybe_delivered = rs.maybe_delivered;
+	}
 }
 
 /* Upstream state lives in the relay; the API gets copies (api_ops.upstreams). */

@@ -165,6 +165,7 @@ struct relay {
 	unsigned long next_sess;
 	bool stopping;
 	SSL_CTX *dane_ctx;       /* MX sessions authenticated by DANE; made on first use */
+	struct relay_stats stats;
 	void (*stopped_cb)(void *arg);
 	void *stopped_arg;
 };
@@ -720,6 +721,15 @@ relay_outcome(struct relay_tx *tx, size_t i, enum trouble_stage stage, enum trou
 	a.duration_ms = now - tx->begin_ms;
 	a.result = relay_verdict_result(tr->verdict);
 	a.maybe_delivered = tr->maybe_delivered;
+	switch (tr->verdict) {
+	case TROUBLE_SENT: r->stats.attempts_sent++; break;
+	case TROUBLE_NEXT: r->stats.attempts_next++; break;
+	case TROUBLE_SPILL: r->stats.attempts_spill++; break;
+	case TROUBLE_DEFER: r->stats.attempts_deferred++; break;
+	case TROUBLE_BOUNCE: r->stats.attempts_bounced++; break;
+	}
+	if (tr->maybe_delivered)
+		r->stats.maybe_delivered++;
 	if (r->ml)
 		maillog_attempt(r->ml, &a);
 	log_info("relay", "attempt", "qid=%s rcpt=%s upstream=%s host=%s addr=%s code=%d dsn=%s "
@@ -1565,8 +1575,10 @@ relay_msg_finish_done(int rc, const struct hk_err *err, void *arg)
 	if (rc == -1)
 		log_error("relay", "finish_failed", "qid=%s err=%s", m->qid,
 		    log_q(err ? err->text : "?"));
-	else
+	else {
+		m->r->stats.messages_finished++;
 		log_info("relay", "finished", "qid=%s", m->qid);
+	}
 	relay_msg_free(m);
 }
 
@@ -1701,6 +1713,13 @@ relay_msg_end(struct relay_msg *m)
 		}
 		if (rc->rw == RW_DEFERRED)
 			unfinished = true;
+		switch (rc->rw) {
+		case RW_SENT: r->stats.rcpts_sent++; break;
+		case RW_BOUNCED: r->stats.rcpts_bounced++; break;
+		case RW_EXPIRED: r->stats.rcpts_expired++; break;
+		case RW_DEFERRED: r->stats.rcpts_deferred++; break;
+		default: break;
+		}
 		rc->final_now = rc->rw == RW_SENT || rc->rw == RW_BOUNCED || rc->rw == RW_EXPIRED;
 		if (r->ml)
 			maillog_status(r->ml, m->id, sr->addr, relay_rw_event(rc->rw), now, rc->reply);
@@ -1902,6 +1921,12 @@ size_t
 relay_active(const struct relay *r)
 {
 	return r->active;
+}
+
+void
+relay_stats(const struct relay *r, struct relay_stats *out)
+{
+	*out = r->stats;
 }
 
 void

@@ -54,6 +54,15 @@ void relay_rebuild_quotas(struct relay *r);
 /* Stop taking messages; done_cb once no pass is running. */
 void relay_shutdown(struct relay *r, void (*done_cb)(void *arg), void *arg);
 size_t relay_active(const struct relay *r);
+
+/* Counters since start, for /metrics: attempts by verdict, recipients by the pass's outcome. */
+struct relay_stats {
+	uint64_t attempts_sent, attempts_next, attempts_spill, attempts_deferred, attempts_bounced;
+	uint64_t rcpts_sent, rcpts_bounced, rcpts_expired, rcpts_deferred; /* per pass verdicts */
+	uint64_t messages_finished;  /* left the queue, every recipient final */
+	uint64_t maybe_delivered;    /* attempts cut after the final dot */
+};
+void relay_stats(const struct relay *r, struct relay_stats *out);
 void relay_free(struct relay *r);
 
 struct upstream_snapshot;

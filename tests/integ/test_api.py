@@ -326,3 +326,31 @@ def test_metrics_format(daemon):
     assert typed["hikyaku_messages_received_total"] == "counter"
     assert samples['hikyaku_upstream_up{upstream="sink"}'] in (0, 1)
     assert all(n.endswith("_total") for n, k in typed.items() if k == "counter"), typed
+
+
+def metric_samples(d):
+    r = request(d, "/metrics")
+    assert r.status == 200, r
+    out = {}
+    for line in r.body.decode().splitlines():
+        m = METRIC_LINE.match(line)
+        if m:
+            out[m.group(1) + (m.group(2) or "")] = int(m.group(3))
+    return out
+
+
+def test_metrics_count_deliveries(daemon_factory, fake_smtp):
+    """One message through a dead primary and a good backup: a 'next' attempt, a 'sent' attempt,
+    one recipient sent, one message finished."""
+    f = fake_smtp("good")
+    d = delivery_daemon(daemon_factory, [upstream_conf("dead", port=1),
+                                         upstream_conf("good", f)])
+    submit(d, [GOOD])
+    f.wait_messages(1)
+    s = wait_until(lambda: (lambda x: x if x.get("hikyaku_messages_finished_total") else None)(
+        metric_samples(d)), 10.0, "the message counted as finished")
+    assert s['hikyaku_delivery_attempts_total{result="sent"}'] == 1, s
+    assert s['hikyaku_delivery_attempts_total{result="next"}'] == 1, s
+    assert s['hikyaku_delivery_attempts_total{result="bounced"}'] == 0, s
+    assert s['hikyaku_recipients_total{status="sent"}'] == 1, s
+    assert s["hikyaku_messages_finished_total"] == 1, s
