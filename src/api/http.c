@@ -184,21 +184,36 @@ api_allow_header(struct evhttp_request *req, unsigned methods)
 	buf_fini(&b);
 }
 
+/*
+ * The first route whose path matches and which serves method; else the first whose path matches
+ * (the caller answers 405), with *allow the methods of every route matching the path.
+ */
 static const struct api_route *
-api_route_find(const char *path, const char **rest)
+api_route_find(const char *path, unsigned method, const char **rest, unsigned *allow)
 {
+	const struct api_route *first = NULL;
+	const char *first_rest = "";
 	size_t i;
 
+	*allow = 0;
 	for (i = 0; i < HK_ARRAY_LEN(api_routes); i++) {
 		const struct api_route *r = &api_routes[i];
 		size_t n = strlen(r->path);
 
-		if (r->prefix ? strncmp(path, r->path, n) == 0 : strcmp(path, r->path) == 0) {
+		if (r->prefix ? strncmp(path, r->path, n) != 0 : strcmp(path, r->path) != 0)
+			continue;
+		if (r->methods & method) {
 			*rest = path + n;
 			return r;
 		}
+		*allow |= r->methods;
+		if (first == NULL) {
+			first = r;
+			first_rest = path + n;
+		}
 	}
-	return NULL;
+	*rest = first_rest;
+	return first;
 }
 
 static void
@@ -207,13 +222,14 @@ api_dispatch(struct api *a, struct evhttp_request *req, bool trusted)
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
 	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
 	const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
+	unsigned method = api_method_bit(evhttp_request_get_command(req)), allow = 0;
 	const struct api_route *r;
 	const char *rest = "";
 
 	a->requests++;
 	if (path == NULL || *path == '\0')
 		path = "/";
-	r = api_route_find(path, &rest);
+	r = api_route_find(path, method, &rest, &allow);
 	if (!trusted && (r == NULL || !r->public) && !api_token_is_valid(a, req)) {
 		evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
 		    "Bearer realm=\"hikyaku\"");
@@ -227,8 +243,8 @@ api_dispatch(struct api *a, struct evhttp_request *req, bool trusted)
 		api_reply_error(req, 404, "not_found", "no such endpoint");
 		return;
 	}
-	if (!(api_method_bit(evhttp_request_get_command(req)) & r->methods)) {
-		api_allow_header(req, r->methods);
+	if (!(method & r->methods)) {
+		api_allow_header(req, allow);
 		api_reply_error(req, 405, "method_not_allowed", "method not allowed on this path");
 		return;
 	}
