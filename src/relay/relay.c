@@ -39,6 +39,9 @@
 #define RELAY_MX_RCPTS 100          /* recipients per transaction to an MX host */
 #define RELAY_ADDR_TTL_MS 60000     /* upstream host addresses are looked up again after this */
 #define RELAY_PASSWORD_MAX 4096
+#define RELAY_EVWAIT_TICK_MS 5000   /* event waiters: a few are let go at least this often */
+#define RELAY_EVWAIT_TICK_N 64
+#define RELAY_EVWAIT_PER_TX 2       /* waiters let go when a transaction frees a connection */
 
 struct relay_conn;
 
@@ -72,6 +75,7 @@ enum relay_rw {
 struct relay_rcpt {
 	enum relay_rw rw;
 	uint64_t wait_until_ms;
+	bool wait_on_event;      /* the wait ends when a connection is freed or a probe ends */
 	bool maybe_delivered;
 	bool final_now;          /* became final in this pass (DSN and events) */
 	char dsn[16];            /* enhanced status "5.1.1" */
@@ -166,6 +170,15 @@ struct relay {
 	bool stopping;
 	SSL_CTX *dane_ctx;       /* MX sessions authenticated by DANE; made on first use */
 	struct relay_stats stats;
+	/*
+	 * Messages whose wait ends on an event (a busy connection freed, a half-open probe over),
+	 * not at a time: a FIFO of IDs instead of polling the whole queue every second. A probe's
+	 * end lets every waiter go; a freed connection, RELAY_EVWAIT_PER_TX of them; a timer a few
+	 * every RELAY_EVWAIT_TICK_MS, so nothing waits forever.
+	 */
+	uint64_t *evwait;
+	size_t evwait_head, evwait_n, evwait_cap;
+	struct event *evwait_ev;
 	void (*stopped_cb)(void *arg);
 	void *stopped_arg;
 };
@@ -787,6 +800,54 @@ relay_outcome(struct relay_tx *tx, size_t i, enum trouble_stage stage, enum trou
 
 static void relay_conn_release(struct relay_conn *c);
 
+/* Let up to n event waiters go (to the scheduler, due now), oldest first. */
+static void
+relay_evwait_release(struct relay *r, size_t n)
+{
+	uint64_t now = clock_now_ms();
+
+	while (n-- > 0 && r->evwait_n > 0) {
+		uint64_t id = r->evwait[r->evwait_head];
+
+		r->evwait_head = (r->evwait_head + 1) % r->evwait_cap;
+		r->evwait_n--;
+		if (!r->stopping)
+			sched_add(r->sched, id, now);
+	}
+}
+
+static void
+relay_evwait_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	relay_evwait_release(arg, RELAY_EVWAIT_TICK_N);
+}
+
+static void
+relay_evwait_add(struct relay *r, uint64_t id)
+{
+	if (r->evwait_n == r->evwait_cap) {
+		size_t cap = r->evwait_cap ? r->evwait_cap * 2 : 64, i;
+		uint64_t *v = xcalloc(cap, sizeof(*v));
+
+		for (i = 0; i < r->evwait_n; i++)
+			v[i] = r->evwait[(r->evwait_head + i) % r->evwait_cap];
+		free(r->evwait);
+		r->evwait = v;
+		r->evwait_cap = cap;
+		r->evwait_head = 0;
+	}
+	r->evwait[(r->evwait_head + r->evwait_n) % r->evwait_cap] = id;
+	r->evwait_n++;
+	if (r->evwait_ev == NULL) {
+		struct timeval tv = { RELAY_EVWAIT_TICK_MS / 1000, 0 };
+
+		r->evwait_ev = event_new(r->base, -1, EV_PERSIST, relay_evwait_tick, r);
+		event_add(r->evwait_ev, &tv);
+	}
+}
+
 /* The transaction is over: account, free, and let the group go on. */
 static void
 relay_tx_end(struct relay_tx *tx, uint64_t n_accepted)
@@ -799,6 +860,8 @@ relay_tx_end(struct relay_tx *tx, uint64_t n_accepted)
 		tx->conn->tx = NULL;
 		relay_conn_release(tx->conn);
 	}
+	/* The events event waiters wait for: a probe's outcome, a connection freed. */
+	relay_evwait_release(g->m->r, tx->probe ? SIZE_MAX : RELAY_EVWAIT_PER_TX);
 	g->tx_inflight--;
 	relay_tx_free(tx);
 	relay_group_run(g);
@@ -1409,6 +1472,13 @@ relay_group_run_upstreams(struct relay_group *g)
 
 			if (res.kind == CHOOSE_WAIT) {
 				m->rc[i].rw = RW_WAIT;
+				/*
+				 * Event waits with no timed reason soon (a window, a pause, a
+				 * half-open time within a minute) leave the scheduler for the
+				 * relay's waiter list; the others re-run within a second.
+				 */
+				m->rc[i].wait_on_event = res.on_event &&
+				    (res.at_ms == UINT64_MAX || res.at_ms > now + 60000);
 				m->rc[i].wait_until_ms = res.on_event && res.at_ms > now + 1000 ?
 				    now + 1000 : res.at_ms;
 				if (m->rc[i].reply[0] == '\0')
@@ -1650,6 +1720,23 @@ relay_msg_changed(const struct relay_msg *m)
 	return false;
 }
 
+/* Does every waiting recipient wait for an event rather than a time? */
+static bool
+relay_msg_waits_on_event(const struct relay_msg *m)
+{
+	size_t i;
+	bool any = false;
+
+	for (i = 0; i < m->env.n_rcpts; i++) {
+		if (m->rc[i].rw != RW_WAIT)
+			continue;
+		if (!m->rc[i].wait_on_event)
+			return false;
+		any = true;
+	}
+	return any;
+}
+
 /* Every group has a verdict for every recipient: record and dispose of the message. */
 static void
 relay_msg_end(struct relay_msg *m)
@@ -1733,7 +1820,11 @@ relay_msg_end(struct relay_msg *m)
 		 * Only waits (breaker, quota, rate): nothing durable changed, so no envelope rewrite;
 		 * after a restart the old mtime just makes it due a little early.
 		 */
-		if (!r->stopping)
+		if (r->stopping)
+			;
+		else if (relay_msg_waits_on_event(m))
+			relay_evwait_add(r, m->id);
+		else
 			sched_add(r->sched, m->id, m->env.next_attempt_ms);
 		relay_msg_free(m);
 		return;
@@ -1943,6 +2034,9 @@ relay_free(struct relay *r)
 	free(r->ups);
 	free(r->retired);
 	SSL_CTX_free(r->dane_ctx);
+	if (r->evwait_ev)
+		event_free(r->evwait_ev);
+	free(r->evwait);
 	pflog_close(r->pflog);
 	conf_unref(r->conf);
 	free(r);

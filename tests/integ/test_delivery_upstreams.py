@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from conftest import (assert_dsn, assert_once, delivery_daemon, dsns, message, received_qid,
+from conftest import (assert_dsn, assert_once, delivery_daemon, dsns, env_states, message,
+                      received_qid,
                       submit, upstream_conf, wait_dsn, wait_env_state,
                       wait_finished, wait_until, MailLog)
 
@@ -417,3 +418,38 @@ def test_many_messages_many_failures_no_loss_no_duplicate(daemon_factory, fake_s
         wait_finished(d, q)
     assert_once([p, b], expected)
     assert d.queue_ids() == []
+
+
+def test_messages_wait_for_the_probe_without_polling(daemon_factory, fake_smtp):
+    """While a half-open probe hangs at the only upstream, the other messages wait for the probe's
+    end instead of being re-run every second: each logs 'no_upstream_now' about once during the
+    hang, not once a second. When the probe ends they are tried again."""
+    f = fake_smtp("slow")
+    f.stop()
+    d = delivery_daemon(daemon_factory, [upstream_conf("slow", f)],
+                        retry={"schedule": ["1h"], "max_age": "1h"},
+                        delivery={"breaker_open": "1s", "command_timeout": "4s"})
+    for i in range(3):  # three refused connections open the breaker
+        q = submit(d, [GOOD], subject="opens the breaker %d" % i)
+        wait_until(lambda: (env_states(d, q) or {}).get(GOOD) == "deferred", 10.0,
+                   "first attempts deferred")
+    f.hang_after_greeting = True
+    f.up()
+    waiting = [submit(d, [GOOD], subject="waits %d" % i) for i in range(5)]
+    f.wait_connections(1, deadline=10.0)  # the probe: connected, greeted, then silence
+    since = d.log_size()
+    time.sleep(2.5)  # inside the 4 s command timeout of the hanging probe
+    log = d.log()[since:]
+    for q in waiting:
+        n = log.count("event=no_upstream_now qid=%s" % q)
+        assert n <= 1, "%s was re-run %d times while the probe hung:\n%s" % (q, n, log[-2000:])
+    assert f.connections == 1, "more than one probe went to a half-open upstream"
+    # The probe times out: the waiters are tried again (and wait for the next half-open time).
+    f.hang_after_greeting = False
+    def tried_again():
+        log = d.log()[since:]
+        got = [received_qid(m) for m in f.messages]
+        return sum(1 for q in waiting if ("event=no_upstream_now qid=%s" % q) in log or q in got)
+    # Every message but the probe (deferred by its timeout, next try in an hour).
+    wait_until(lambda: tried_again() >= len(waiting) - 1, 20.0,
+               "the waiting messages tried again after the probe")
