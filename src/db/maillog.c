@@ -37,7 +37,7 @@
 #define MAILLOG_BATCH_MAX 512
 #define MAILLOG_RETRY_PAUSE_MS 100
 
-enum ml_kind { ML_RECEIVED, ML_ATTEMPT, ML_STATUS, ML_RESENT, ML_BARRIER };
+enum ml_kind { ML_RECEIVED, ML_ATTEMPT, ML_STATUS, ML_RESENT, ML_BARRIER, ML_BODY_KEPT, ML_PRUNE };
 
 /* String slots of each kind (indexes into item->s). */
 enum { MLR_FROM, MLR_SUBJECT, MLR_SOURCE, MLR_LISTENER, MLR_USER, MLR_CLIENT, MLR_HELO,
@@ -61,8 +61,19 @@ struct ml_item {
 	void (*done_cb)(void *arg, int rc); /* barrier */
 	void *arg;
 	uint64_t fail_mark; /* barrier: ml->failed_batches when queued */
+	struct ml_prune *prune; /* prune: the writer's result */
 	size_t n_s;
 	const char **s;
+};
+
+/* A retention batch: cutoff and limit in, deleted IDs out (written by the writer thread). */
+struct ml_prune {
+	uint64_t cutoff_ms;
+	size_t limit;
+	uint64_t *ids;
+	size_t n;
+	maillog_prune_fn done_cb;
+	void *arg;
 };
 
 struct ml_batch {
@@ -89,6 +100,9 @@ enum ml_stmt {
 	ML_ST_SEL_RCPT_STATUS,
 	ML_ST_UPD_MSG_STATUS,
 	ML_ST_SET_RESENT,
+	ML_ST_SET_BODY_KEPT,
+	ML_ST_SEL_PRUNE,
+	ML_ST_DEL_MSG,
 	ML_ST_COUNT,
 };
 
@@ -186,6 +200,22 @@ static const char *const ml_sql[ML_ST_COUNT] = {
 	[ML_ST_UPD_MSG_STATUS] =
 		"UPDATE messages SET status = ?2, updated_ms = ?3 WHERE id = ?1 AND status IS NOT ?2",
 	[ML_ST_SET_RESENT] = "UPDATE messages SET resent_from = ?2 WHERE id = ?1",
+	[ML_ST_SET_BODY_KEPT] = "UPDATE messages SET body_kept = 1 WHERE id = ?1",
+	/*
+	 * Finished before the cutoff: every recipient final and nothing logged since. The range
+	 * over messages_received bounds the work to messages received before the cutoff.
+	 */
+	[ML_ST_SEL_PRUNE] =
+		"SELECT m.id FROM messages m INDEXED BY messages_received"
+		" WHERE m.received_ms < ?1 AND m.updated_ms < ?1"
+		" AND m.status IN ('sent', 'bounced', 'expired', 'deleted', 'suppressed')"
+		" AND NOT EXISTS (SELECT 1 FROM recipients r WHERE r.message_id = m.id"
+		"  AND r.status NOT IN ('sent', 'bounced', 'expired', 'deleted', 'suppressed'))"
+		" AND NOT EXISTS (SELECT 1 FROM events e WHERE e.message_id = m.id"
+		"  AND e.time_ms >= ?1)"
+		" ORDER BY m.id LIMIT ?2",
+	/* Recipients and events go by ON DELETE CASCADE, the search row by a trigger. */
+	[ML_ST_DEL_MSG] = "DELETE FROM messages WHERE id = ?1",
 };
 
 struct maillog {
@@ -493,6 +523,48 @@ ml_write_resent(struct maillog *ml, const struct ml_item *it)
 }
 
 static int
+ml_write_body_kept(struct maillog *ml, const struct ml_item *it)
+{
+	sqlite3_stmt *st = ml->st[ML_ST_SET_BODY_KEPT];
+
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)it->id);
+	return ml_step(st);
+}
+
+static int
+ml_write_prune(struct maillog *ml, const struct ml_item *it)
+{
+	struct ml_prune *pr = it->prune;
+	sqlite3_stmt *st = ml->st[ML_ST_SEL_PRUNE];
+	size_t i;
+	int rc = SQLITE_DONE;
+
+	/* A retried batch starts over. */
+	pr->n = 0;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)pr->cutoff_ms);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)pr->limit);
+	while (pr->n < pr->limit && (rc = sqlite3_step(st)) == SQLITE_ROW)
+		pr->ids[pr->n++] = (uint64_t)sqlite3_column_int64(st, 0);
+	if (pr->n == pr->limit)
+		rc = SQLITE_DONE;
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_DONE) {
+		pr->n = 0;
+		return rc;
+	}
+	st = ml->st[ML_ST_DEL_MSG];
+	for (i = 0; i < pr->n; i++) {
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)pr->ids[i]);
+		if ((rc = ml_step(st)) != SQLITE_DONE) {
+			pr->n = 0;
+			return rc;
+		}
+	}
+	return SQLITE_DONE;
+}
+
+static int
 ml_write_item(struct maillog *ml, const struct ml_item *it)
 {
 	switch (it->kind) {
@@ -504,6 +576,10 @@ ml_write_item(struct maillog *ml, const struct ml_item *it)
 		return ml_write_status(ml, it);
 	case ML_RESENT:
 		return ml_write_resent(ml, it);
+	case ML_BODY_KEPT:
+		return ml_write_body_kept(ml, it);
+	case ML_PRUNE:
+		return ml_write_prune(ml, it);
 	case ML_BARRIER:
 		return SQLITE_DONE;
 	}
@@ -518,6 +594,8 @@ ml_item_type(const struct ml_item *it)
 	case ML_ATTEMPT: return "attempt";
 	case ML_STATUS: return maillog_event_name(it->ev);
 	case ML_RESENT: return "resent";
+	case ML_BODY_KEPT: return "body_kept";
+	case ML_PRUNE: return "prune";
 	case ML_BARRIER: return "barrier";
 	}
 	return "unknown";
@@ -603,6 +681,15 @@ ml_batch_done(void *arg)
 		next = it->next;
 		if (it->kind == ML_BARRIER)
 			it->done_cb(it->arg, ml->failed_batches != it->fail_mark ? -1 : 0);
+		if (it->kind == ML_PRUNE) {
+			struct ml_prune *pr = it->prune;
+
+			if (b->rc == -1)
+				pr->n = 0;
+			pr->done_cb(pr->arg, b->rc, pr->ids, pr->n);
+			free(pr->ids);
+			free(pr);
+		}
 		free(it);
 	}
 	free(b);
@@ -820,6 +907,36 @@ maillog_resent(struct maillog *ml, uint64_t new_id, uint64_t old_id, uint64_t ti
 	it->id = new_id;
 	it->num = old_id;
 	it->time_ms = time_ms;
+	ml_enqueue(ml, it);
+}
+
+void
+maillog_body_kept(struct maillog *ml, uint64_t id)
+{
+	struct ml_item *it;
+
+	HK_ASSERT_LOOP();
+	it = ml_item_new(ML_BODY_KEPT, 0, NULL, 0);
+	it->id = id;
+	ml_enqueue(ml, it);
+}
+
+void
+maillog_prune(struct maillog *ml, uint64_t cutoff_ms, size_t limit, maillog_prune_fn done_cb,
+    void *arg)
+{
+	struct ml_prune *pr = xcalloc(1, sizeof(*pr));
+	struct ml_item *it;
+
+	HK_ASSERT_LOOP();
+	HK_ASSERT(limit > 0);
+	pr->cutoff_ms = cutoff_ms;
+	pr->limit = limit;
+	pr->ids = xcalloc(limit, sizeof(*pr->ids));
+	pr->done_cb = done_cb;
+	pr->arg = arg;
+	it = ml_item_new(ML_PRUNE, 0, NULL, 0);
+	it->prune = pr;
 	ml_enqueue(ml, it);
 }
 

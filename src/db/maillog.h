@@ -92,6 +92,21 @@ void maillog_status(struct maillog *ml, uint64_t id, const char *rcpt, enum mail
  */
 void maillog_resent(struct maillog *ml, uint64_t new_id, uint64_t old_id, uint64_t time_ms);
 
+/* id's body was kept for resend (bodies_keep): sets the message's body_kept flag. */
+void maillog_body_kept(struct maillog *ml, uint64_t id);
+
+/*
+ * Retention (log.retention): the writer deletes, in one batch, up to limit messages with their
+ * recipients and events, oldest ID first, choosing only finished ones: every recipient final
+ * (sent, bounced, expired, deleted, suppressed), received and last changed before cutoff_ms, and
+ * no event at or after cutoff_ms. A message still queued, deferred or held is never chosen.
+ * done_cb then runs on the loop with rc 0 and the IDs deleted (borrowed for the call; n < limit
+ * means nothing more is due), or rc -1 (the batch failed; nothing was deleted).
+ */
+typedef void (*maillog_prune_fn)(void *arg, int rc, const uint64_t *ids, size_t n);
+void maillog_prune(struct maillog *ml, uint64_t cutoff_ms, size_t limit, maillog_prune_fn done_cb,
+    void *arg);
+
 /*
  * Run done_cb on the loop once every event queued so far is committed (the spool finishes a
  * message only after its terminal events are durable). rc is -1 when a batch holding events

@@ -1,0 +1,364 @@
+/*
+ * bodies.c - kept message bodies: copies, loads and removals on a one-thread pool.
+ *
+ * One thread is enough: a copy is a read and a write of a file the page cache usually still
+ * holds (the spool wrote it a moment ago), nothing waits for a disk flush, and a single worker
+ * keeps removals and copies of one ID in submission order.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bodies.h"
+#include "../util/fsops.h"
+#include "../util/id.h"
+#include "../util/log.h"
+#include "../util/xalloc.h"
+#include "../util/poison.h"
+
+#define BODIES_TMP_PREFIX ".tmp-"
+#define BODIES_COPY_CHUNK (256 * 1024)
+
+struct bodies {
+	struct jobs *hub;
+	struct jobs_pool *pool;
+	int dirfd; /* <state>/bodies */
+	size_t pending;
+};
+
+enum bodies_op { BODIES_KEEP, BODIES_LOAD, BODIES_REMOVE };
+
+struct bodies_job {
+	struct bodies *b;
+	enum bodies_op op;
+	uint64_t id;
+	char *src;      /* keep */
+	size_t max;     /* load */
+	uint64_t *ids;  /* remove */
+	size_t n_ids;
+	size_t removed;
+	int rc;
+	struct hk_err err;
+	struct buf body; /* load */
+	bodies_keep_fn keep_cb;
+	bodies_load_fn load_cb;
+	bodies_remove_fn remove_cb;
+	void *arg;
+};
+
+void
+bodies_rel_path(uint64_t id, char out[BODIES_REL_PATH_SIZE])
+{
+	char hex[ID_HEX_LEN + 1];
+	time_t t = (time_t)(id_time_ms(id) / 1000);
+	struct tm tm;
+
+	id_format(id, hex);
+	gmtime_r(&t, &tm);
+	/* 44 bits of milliseconds after 2020 stay within four-digit years. */
+	if (strftime(out, BODIES_REL_PATH_SIZE, "%Y-%m-%d/", &tm) != 11)
+		hk_panic("bodies: date of id %s", hex);
+	memcpy(out + 11, hex, ID_HEX_LEN + 1);
+}
+
+/* ---- worker ---- */
+
+static int
+bodies_copy_fd(int in, int out, struct hk_err *err)
+{
+	char *chunk = xmalloc(BODIES_COPY_CHUNK);
+	int rc = 0;
+
+	for (;;) {
+		ssize_t n = read(in, chunk, BODIES_COPY_CHUNK);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = hk_err_sys(err, errno, "read");
+			break;
+		}
+		if (n == 0)
+			break;
+		if (fsops_write_all(out, chunk, (size_t)n) == -1) {
+			rc = hk_err_sys(err, errno, "write");
+			break;
+		}
+	}
+	free(chunk);
+	return rc;
+}
+
+static int
+bodies_work_keep(struct bodies *b, uint64_t id, const char *src, struct hk_err *err)
+{
+	char rel[BODIES_REL_PATH_SIZE], tmp[sizeof(BODIES_TMP_PREFIX) + ID_HEX_LEN];
+	struct stat st;
+	int in, out;
+
+	bodies_rel_path(id, rel);
+	if (fsops_fstatat(b->dirfd, rel, &st, 0) == 0)
+		return 0;
+	snprintf(tmp, sizeof(tmp), "%s%s", BODIES_TMP_PREFIX, rel + 11);
+	in = fsops_openat(AT_FDCWD, src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
+	if (in == -1) {
+		if (errno == ENOENT)
+			return hk_err_set(err, HK_E_NOTFOUND, "open %s: no such file", src);
+		return hk_err_sys(err, errno, "open %s", src);
+	}
+	out = fsops_openat(b->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+	    0640);
+	if (out == -1) {
+		hk_err_sys(err, errno, "create bodies/%s", tmp);
+		fsops_close(in);
+		return -1;
+	}
+	if (bodies_copy_fd(in, out, err) == -1) {
+		fsops_close(in);
+		goto fail;
+	}
+	fsops_close(in);
+	if (fsops_close(out) == -1) {
+		out = -1;
+		hk_err_sys(err, errno, "close bodies/%s", tmp);
+		goto fail;
+	}
+	out = -1;
+	rel[10] = '\0';
+	if (fsops_mkdirat(b->dirfd, rel, 0750) == -1 && errno != EEXIST) {
+		hk_err_sys(err, errno, "mkdir bodies/%s", rel);
+		goto fail;
+	}
+	rel[10] = '/';
+	if (fsops_renameat(b->dirfd, tmp, b->dirfd, rel) == -1) {
+		hk_err_sys(err, errno, "rename bodies/%s", rel);
+		goto fail;
+	}
+	return 0;
+fail:
+	if (out != -1)
+		fsops_close(out);
+	fsops_unlinkat(b->dirfd, tmp, 0);
+	return -1;
+}
+
+static int
+bodies_work_load(struct bodies *b, uint64_t id, size_t max, struct buf *out, struct hk_err *err)
+{
+	char rel[BODIES_REL_PATH_SIZE];
+	int fd, rc = 0;
+
+	bodies_rel_path(id, rel);
+	fd = fsops_openat(b->dirfd, rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
+	if (fd == -1) {
+		if (errno == ENOENT)
+			return hk_err_set(err, HK_E_NOTFOUND, "no kept body for %s", rel + 11);
+		return hk_err_sys(err, errno, "open bodies/%s", rel);
+	}
+	if (fsops_read_all(fd, out, max) == -1) {
+		if (errno == EFBIG)
+			rc = hk_err_set(err, HK_E_DATA, "bodies/%s: larger than %zu bytes", rel, max);
+		else
+			rc = hk_err_sys(err, errno, "read bodies/%s", rel);
+		buf_reset(out);
+	}
+	fsops_close(fd);
+	return rc;
+}
+
+static size_t
+bodies_work_remove(struct bodies *b, const uint64_t *ids, size_t n)
+{
+	char rel[BODIES_REL_PATH_SIZE], day[BODIES_REL_PATH_SIZE] = "";
+	size_t i, removed = 0;
+
+	for (i = 0; i < n; i++) {
+		bodies_rel_path(ids[i], rel);
+		if (fsops_unlinkat(b->dirfd, rel, 0) == 0)
+			removed++;
+		else if (errno != ENOENT)
+			log_warn("bodies", "remove_failed", "qid=%s errno=%d", rel + 11, errno);
+		rel[10] = '\0';
+		/* IDs come in order, so each day directory is tried once it is done with. */
+		if (day[0] != '\0' && strcmp(day, rel) != 0)
+			fsops_unlinkat(b->dirfd, day, AT_REMOVEDIR);
+		memcpy(day, rel, sizeof(day));
+	}
+	if (day[0] != '\0')
+		fsops_unlinkat(b->dirfd, day, AT_REMOVEDIR); /* ENOTEMPTY: other bodies remain */
+	return removed;
+}
+
+static void
+bodies_work(void *arg)
+{
+	struct bodies_job *j = arg;
+
+	switch (j->op) {
+	case BODIES_KEEP:
+		j->rc = bodies_work_keep(j->b, j->id, j->src, &j->err);
+		break;
+	case BODIES_LOAD:
+		j->rc = bodies_work_load(j->b, j->id, j->max, &j->body, &j->err);
+		break;
+	case BODIES_REMOVE:
+		j->removed = bodies_work_remove(j->b, j->ids, j->n_ids);
+		j->rc = 0;
+		break;
+	}
+}
+
+/* ---- loop ---- */
+
+static void
+bodies_done(void *arg)
+{
+	struct bodies_job *j = arg;
+
+	HK_ASSERT_LOOP();
+	j->b->pending--;
+	switch (j->op) {
+	case BODIES_KEEP:
+		if (j->keep_cb)
+			j->keep_cb(j->arg, j->id, j->rc, &j->err);
+		break;
+	case BODIES_LOAD:
+		j->load_cb(j->arg, j->id, j->rc, &j->body, &j->err);
+		break;
+	case BODIES_REMOVE:
+		if (j->remove_cb)
+			j->remove_cb(j->arg, j->removed);
+		break;
+	}
+	buf_fini(&j->body);
+	free(j->src);
+	free(j->ids);
+	free(j);
+}
+
+static struct bodies_job *
+bodies_job_new(struct bodies *b, enum bodies_op op, uint64_t id, void *arg)
+{
+	struct bodies_job *j = xcalloc(1, sizeof(*j));
+
+	j->b = b;
+	j->op = op;
+	j->id = id;
+	j->arg = arg;
+	buf_init(&j->body);
+	return j;
+}
+
+static void
+bodies_submit(struct bodies *b, struct bodies_job *j)
+{
+	b->pending++;
+	jobs_pool_submit(b->pool, bodies_work, bodies_done, j);
+}
+
+void
+bodies_keep(struct bodies *b, uint64_t id, const char *src_path, bodies_keep_fn done_cb,
+    void *arg)
+{
+	struct bodies_job *j;
+
+	HK_ASSERT_LOOP();
+	j = bodies_job_new(b, BODIES_KEEP, id, arg);
+	j->src = xstrdup(src_path);
+	j->keep_cb = done_cb;
+	bodies_submit(b, j);
+}
+
+void
+bodies_load(struct bodies *b, uint64_t id, size_t max, bodies_load_fn done_cb, void *arg)
+{
+	struct bodies_job *j;
+
+	HK_ASSERT_LOOP();
+	j = bodies_job_new(b, BODIES_LOAD, id, arg);
+	j->max = max;
+	j->load_cb = done_cb;
+	bodies_submit(b, j);
+}
+
+void
+bodies_remove(struct bodies *b, const uint64_t *ids, size_t n, bodies_remove_fn done_cb,
+    void *arg)
+{
+	struct bodies_job *j;
+
+	HK_ASSERT_LOOP();
+	j = bodies_job_new(b, BODIES_REMOVE, 0, arg);
+	j->ids = n ? xmemdup(ids, n * sizeof(*ids)) : NULL;
+	j->n_ids = n;
+	j->remove_cb = done_cb;
+	bodies_submit(b, j);
+}
+
+size_t
+bodies_pending(const struct bodies *b)
+{
+	return b->pending;
+}
+
+/* A crash may leave a copy half-written under its temporary name. */
+static void
+bodies_clean_tmp(struct bodies *b)
+{
+	DIR *d = fsops_opendirat(b->dirfd, ".");
+	struct dirent *de;
+
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, BODIES_TMP_PREFIX, strlen(BODIES_TMP_PREFIX)) == 0)
+			fsops_unlinkat(b->dirfd, de->d_name, 0);
+	}
+	closedir(d);
+}
+
+struct bodies *
+bodies_new(const char *state_dir, struct jobs *hub, struct hk_err *err)
+{
+	struct bodies *b;
+	char *path = xasprintf("%s/%s", state_dir, BODIES_DIR);
+	int fd;
+
+	if (fsops_mkdirat(AT_FDCWD, path, 0750) == -1 && errno != EEXIST) {
+		hk_err_sys(err, errno, "mkdir %s", path);
+		free(path);
+		return NULL;
+	}
+	fd = fsops_openat(AT_FDCWD, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+	if (fd == -1) {
+		hk_err_sys(err, errno, "open %s", path);
+		free(path);
+		return NULL;
+	}
+	free(path);
+	b = xcalloc(1, sizeof(*b));
+	b->hub = hub;
+	b->dirfd = fd;
+	bodies_clean_tmp(b);
+	b->pool = jobs_pool_new(hub, "bodies", 1);
+	return b;
+}
+
+void
+bodies_free(struct bodies *b)
+{
+	if (b == NULL)
+		return;
+	HK_ASSERT_LOOP();
+	while (b->pending > 0)
+		jobs_wait_completions(b->hub);
+	jobs_pool_free(b->pool);
+	fsops_close(b->dirfd);
+	free(b);
+}
