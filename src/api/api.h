@@ -26,6 +26,8 @@
 #include "../conf/conf.h"
 #include "../jobs/jobs.h"
 #include "../sched/upstream.h"
+#include "../spool/spool_format.h"
+#include "../util/buf.h"
 #include "../util/err.h"
 
 struct api;
@@ -53,11 +55,24 @@ struct api_stats {
 typedef void (*api_upstream_each_fn)(void *ctx, const struct conf_upstream *cu,
     const struct upstream_snapshot *snap);
 
+/* Outcome of api_ops.submit, on the loop: rc 0 queued; -1 with err (HK_E_NOSPACE, HK_E_IO). */
+typedef void (*api_submit_done_fn)(void *ctx, int rc, const struct hk_err *err);
+
 struct api_ops {
 	/* Fill *out (zeroed by the caller). */
 	void (*stats)(void *arg, struct api_stats *out);
 	/* Call each(ctx, ...) once per configured upstream, in configuration order. */
 	void (*upstreams)(void *arg, uint64_t now_ms, api_upstream_each_fn each, void *ctx);
+	/* A new queue ID (the daemon owns the generator): Message-ID and Received: need it first. */
+	uint64_t (*new_id)(void *arg);
+	/*
+	 * Commit env (its id from new_id; borrowed until done runs) with body (taken over, emptied)
+	 * to the spool. Once durable, the daemon logs and schedules it as it does SMTP mail, then
+	 * done(ctx, 0, NULL); on failure done(ctx, -1, err). -1 and err at once (HK_E_BUSY: too
+	 * many commits), done never called. NULL: the API answers 503.
+	 */
+	int (*submit)(void *arg, const struct spool_env *env, struct buf *body,
+	    api_submit_done_fn done, void *ctx, struct hk_err *err);
 	void *arg;
 };
 

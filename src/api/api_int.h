@@ -29,6 +29,9 @@ struct api {
 	struct evhttp *http_control; /* no token */
 	struct api_pre pre;
 	uint64_t requests;
+	struct jobs *hub;
+	struct idem *idem;           /* Idempotency-Key store (api_send.c) */
+	struct api_send_op *sends;   /* POSTs of messages not answered yet */
 };
 
 typedef void (*api_handler_fn)(struct api *a, struct evhttp_request *req, const char *rest,
@@ -55,5 +58,17 @@ void api_upstreams_get(struct api *a, struct evhttp_request *req, const char *re
     const char *query);
 void api_metrics_get(struct api *a, struct evhttp_request *req, const char *rest,
     const char *query);
+
+/* Sending (api_send.c). */
+void api_messages_post(struct api *a, struct evhttp_request *req, const char *rest,
+    const char *query);
+void api_messages_raw_post(struct api *a, struct evhttp_request *req, const char *rest,
+    const char *query);
+/* Request body limit for evhttp: big enough for a base64 message of max_message_size. */
+size_t api_send_body_max(const struct conf *c);
+/* At api_new: the Idempotency-Key store. */
+void api_send_init(struct api *a, struct jobs *hub, const char *state_dir);
+/* At api_free: wait until every send in flight is answered, then close the store. */
+void api_send_fini(struct api *a);
 
 #endif

@@ -56,6 +56,8 @@ static const struct api_route api_routes[] = {
 	{ .path = "/metrics", .methods = API_M_GET | API_M_HEAD, .public = true,
 	  .fn = api_metrics_get },
 	{ .path = "/api/v1/messages", .methods = API_M_GET, .fn = api_messages_search },
+	{ .path = "/api/v1/messages", .methods = API_M_POST, .fn = api_messages_post },
+	{ .path = "/api/v1/messages/raw", .methods = API_M_POST, .fn = api_messages_raw_post },
 	{ .path = "/api/v1/messages/", .prefix = true, .methods = API_M_GET,
 	  .fn = api_messages_get },
 	{ .path = "/api/v1/queue", .methods = API_M_GET, .fn = api_queue_get },
@@ -377,7 +379,8 @@ api_http_new(struct api *a, int fd, void (*cb)(struct evhttp_request *, void *),
 		hk_err_set(err, HK_E_IO, "evhttp_new failed");
 		return NULL;
 	}
-	evhttp_set_max_body_size(h, API_BODY_MAX);
+	/* The sending endpoints take whole messages in base64; the rest stays small anyway. */
+	evhttp_set_max_body_size(h, api_send_body_max(a->conf));
 	evhttp_set_max_headers_size(h, API_HEADERS_MAX);
 	evhttp_set_timeout(h, API_TIMEOUT_S);
 	/* Other methods reach the dispatcher too, so they get a JSON 405 instead of a bare 501. */
@@ -405,6 +408,7 @@ api_new(const struct api_params *p, struct hk_err *err)
 	p->pre->tcp_fd = p->pre->control_fd = -1;
 	OPENSSL_cleanse(p->pre->token_sha256, sizeof(p->pre->token_sha256));
 	a->mq = maillog_query_new(p->state_dir, p->hub, API_QUERY_THREADS);
+	api_send_init(a, p->hub, p->state_dir);
 	if (a->pre.tcp_fd != -1) {
 		a->http_tcp = api_http_new(a, a->pre.tcp_fd, api_tcp_cb, err);
 		if (a->http_tcp == NULL)
@@ -432,6 +436,8 @@ api_free(struct api *a)
 		return;
 	/* Queries in flight answer their requests first; evhttp_free then closes everything. */
 	maillog_query_free(a->mq);
+	if (a->idem != NULL)
+		api_send_fini(a);
 	if (a->http_tcp)
 		evhttp_free(a->http_tcp);
 	if (a->http_control)

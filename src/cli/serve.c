@@ -489,6 +489,53 @@ serve_api_upstreams_cb(void *arg, uint64_t now_ms, api_upstream_each_fn each, vo
 	}
 }
 
+/* ---- messages sent through the API (api_ops.new_id, api_ops.submit) ---- */
+
+struct serve_submit {
+	struct serve *sv;
+	const struct spool_env *env; /* the API's, kept until done runs */
+	api_submit_done_fn done;
+	void *ctx;
+};
+
+static uint64_t
+serve_api_new_id_cb(void *arg)
+{
+	struct serve *sv = arg;
+
+	return id_gen_next(&sv->ids, clock_now_ms());
+}
+
+static void
+serve_api_committed_cb(int rc, const struct hk_err *err, void *arg)
+{
+	struct serve_submit *s = arg;
+
+	/* Durable now: logged and scheduled exactly like SMTP mail (env->source is "api"). */
+	if (rc == 0)
+		serve_queued_cb(s->sv, s->env);
+	s->done(s->ctx, rc, err);
+	free(s);
+}
+
+static int
+serve_api_submit_cb(void *arg, const struct spool_env *env, struct buf *body,
+    api_submit_done_fn done, void *ctx, struct hk_err *err)
+{
+	struct serve *sv = arg;
+	struct serve_submit *s = xcalloc(1, sizeof(*s));
+
+	s->sv = sv;
+	s->env = env;
+	s->done = done;
+	s->ctx = ctx;
+	if (spool_commit(sv->spool, env, body, serve_api_committed_cb, s, err) == -1) {
+		free(s);
+		return -1;
+	}
+	return 0;
+}
+
 /* As root: the control socket's directory, both API sockets and the token (api_preinit). */
 static int
 serve_api_preinit(struct serve *sv, const struct privs_target *pt, struct hk_err *err)
@@ -525,6 +572,8 @@ serve_api_start(struct serve *sv, struct hk_err *err)
 	ap.pre = &sv->api_pre;
 	ap.ops.stats = serve_api_stats_cb;
 	ap.ops.upstreams = serve_api_upstreams_cb;
+	ap.ops.new_id = serve_api_new_id_cb;
+	ap.ops.submit = serve_api_submit_cb;
 	ap.ops.arg = sv;
 	sv->api = api_new(&ap, err);
 	return sv->api == NULL ? -1 : 0;

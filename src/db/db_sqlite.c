@@ -98,8 +98,23 @@ static const char db_sqlite_v1[] =
 	" DELETE FROM messages_fts WHERE rowid = old.id;"
 	" END;";
 
+/*
+ * Idempotency-Key of the sending API (src/db/idem.c): the answer given to the first request with
+ * a key, kept 24 h; request_sha256 tells a replay from a different request reusing the key.
+ */
+static const char db_sqlite_v2[] =
+	"CREATE TABLE idempotency ("
+	" key TEXT PRIMARY KEY,"
+	" request_sha256 BLOB NOT NULL,"
+	" status INTEGER NOT NULL,"
+	" response TEXT NOT NULL,"
+	" created_ms INTEGER NOT NULL"
+	") WITHOUT ROWID;"
+	"CREATE INDEX idempotency_created ON idempotency(created_ms);";
+
 static const struct db_migration db_sqlite_migrations[] = {
 	{ .version = 1, .name = "email log: messages, recipients, events, fts", .sql = db_sqlite_v1 },
+	{ .version = 2, .name = "api: idempotency keys", .sql = db_sqlite_v2 },
 };
 
 static enum hk_err_code
