@@ -31,7 +31,8 @@
 #include "../util/xalloc.h"
 #include "../util/poison.h"
 
-#define API_SEND_BODY_SLACK (1024 * 1024) /* JSON around the base64 */
+#define API_SEND_BODY_SLACK (64 * 1024) /* JSON around the base64 */
+#define API_SEND_BODY_MIN (1024 * 1024)  /* what every endpoint accepts */
 
 struct api_send_op {
 	struct api_send_op *next;
@@ -54,9 +55,11 @@ api_send_body_max(const struct conf *c)
 {
 	uint64_t n = c->limits.max_message_size;
 
+	/* Base64 of the whole message plus the JSON around it; never below the other endpoints'. */
 	if (n == 0 || n > (uint64_t)SIZE_MAX / 2)
 		return SIZE_MAX / 2;
-	return (size_t)(n / 3 * 4 + 8 + API_SEND_BODY_SLACK);
+	n = n / 3 * 4 + 8 + API_SEND_BODY_SLACK;
+	return n < API_SEND_BODY_MIN ? API_SEND_BODY_MIN : (size_t)n;
 }
 
 void
