@@ -58,11 +58,38 @@ typedef void (*api_upstream_each_fn)(void *ctx, const struct conf_upstream *cu,
 /* Outcome of api_ops.submit, on the loop: rc 0 queued; -1 with err (HK_E_NOSPACE, HK_E_IO). */
 typedef void (*api_submit_done_fn)(void *ctx, int rc, const struct hk_err *err);
 
+/* Queue control (POST /api/v1/queue/{id}/flush|hold|release, DELETE /api/v1/queue/{id}). */
+enum api_queue_op {
+	API_QUEUE_FLUSH = 0, /* due now */
+	API_QUEUE_HOLD,      /* unfinished recipients -> held; out of the scheduler */
+	API_QUEUE_RELEASE,   /* held -> queued, due now */
+	API_QUEUE_DELETE,    /* deleted events, then out of the spool */
+};
+
+enum api_queue_result {
+	API_QUEUE_OK = 0,
+	API_QUEUE_NOT_FOUND,  /* not in the queue: 404 */
+	API_QUEUE_ACTIVE,     /* being delivered right now: 409, try again */
+	API_QUEUE_CONFLICT,   /* not in a state for this (release of a message not held ...): 409 */
+	API_QUEUE_FAILED,     /* spool or log error: 503 */
+};
+
+typedef void (*api_queue_done_fn)(void *ctx, enum api_queue_result res, const char *why);
+
 struct api_ops {
 	/* Fill *out (zeroed by the caller). */
 	void (*stats)(void *arg, struct api_stats *out);
 	/* Call each(ctx, ...) once per configured upstream, in configuration order. */
 	void (*upstreams)(void *arg, uint64_t now_ms, api_upstream_each_fn each, void *ctx);
+	/* Make every message waiting in the scheduler due now; returns how many (NULL: 503). */
+	size_t (*queue_flush_all)(void *arg);
+	/*
+	 * Queue control on one message (NULL: 503). done runs exactly once, at once or later on
+	 * the loop, with the outcome and, for API_QUEUE_FAILED and the refusals, a short reason
+	 * (borrowed for the call).
+	 */
+	void (*queue_control)(void *arg, uint64_t id, enum api_queue_op op,
+	    api_queue_done_fn done, void *ctx);
 	/* A new queue ID (the daemon owns the generator): Message-ID and Received: need it first. */
 	uint64_t (*new_id)(void *arg);
 	/*

@@ -29,6 +29,7 @@ struct api {
 	struct evhttp *http_control; /* no token */
 	struct api_pre pre;
 	uint64_t requests;
+	struct api_admin_op *admin_ops; /* queue control requests waiting for the daemon */
 	struct jobs *hub;
 	struct idem *idem;           /* Idempotency-Key store (api_send.c) */
 	struct api_send_op *sends;   /* POSTs of messages not answered yet */
@@ -58,6 +59,15 @@ void api_upstreams_get(struct api *a, struct evhttp_request *req, const char *re
     const char *query);
 void api_metrics_get(struct api *a, struct evhttp_request *req, const char *rest,
     const char *query);
+/* Queue control (api_admin.c). */
+void api_admin_flush_all(struct api *a, struct evhttp_request *req, const char *rest,
+    const char *query);
+void api_admin_post(struct api *a, struct evhttp_request *req, const char *rest,
+    const char *query);
+void api_admin_delete(struct api *a, struct evhttp_request *req, const char *rest,
+    const char *query);
+/* At api_free: requests still waiting are dropped; their later completions reply to nobody. */
+void api_admin_cancel_all(struct api *a);
 
 /* Sending (api_send.c). */
 void api_messages_post(struct api *a, struct evhttp_request *req, const char *rest,

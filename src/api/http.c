@@ -38,6 +38,7 @@ enum {
 	API_M_GET = 1 << 0,
 	API_M_HEAD = 1 << 1,
 	API_M_POST = 1 << 2,
+	API_M_DELETE = 1 << 3,
 };
 
 struct api_route {
@@ -61,6 +62,10 @@ static const struct api_route api_routes[] = {
 	{ .path = "/api/v1/messages/", .prefix = true, .methods = API_M_GET,
 	  .fn = api_messages_get },
 	{ .path = "/api/v1/queue", .methods = API_M_GET, .fn = api_queue_get },
+	{ .path = "/api/v1/queue/flush", .methods = API_M_POST, .fn = api_admin_flush_all },
+	{ .path = "/api/v1/queue/", .prefix = true, .methods = API_M_POST, .fn = api_admin_post },
+	{ .path = "/api/v1/queue/", .prefix = true, .methods = API_M_DELETE,
+	  .fn = api_admin_delete },
 	{ .path = "/api/v1/upstreams", .methods = API_M_GET, .fn = api_upstreams_get },
 };
 
@@ -164,6 +169,8 @@ api_method_bit(enum evhttp_cmd_type t)
 		return API_M_HEAD;
 	case EVHTTP_REQ_POST:
 		return API_M_POST;
+	case EVHTTP_REQ_DELETE:
+		return API_M_DELETE;
 	default:
 		return 0;
 	}
@@ -180,6 +187,8 @@ api_allow_header(struct evhttp_request *req, unsigned methods)
 		buf_append_str(&b, "HEAD, ");
 	if (methods & API_M_POST)
 		buf_append_str(&b, "POST, ");
+	if (methods & API_M_DELETE)
+		buf_append_str(&b, "DELETE, ");
 	if (b.len >= 2)
 		buf_truncate(&b, b.len - 2);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", b.ptr ? b.ptr : "");
@@ -436,6 +445,7 @@ api_free(struct api *a)
 		return;
 	/* Queries in flight answer their requests first; evhttp_free then closes everything. */
 	maillog_query_free(a->mq);
+	api_admin_cancel_all(a);
 	if (a->idem != NULL)
 		api_send_fini(a);
 	if (a->http_tcp)

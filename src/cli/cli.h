@@ -25,5 +25,18 @@ int cli_check(const struct cli_opts *o);
 int cli_sendmail(const struct cli_opts *o, int argc, char **argv);
 /* hikyaku passwd: read a password (twice on a terminal), print its yescrypt hash. */
 int cli_passwd(const struct cli_opts *o, int argc, char **argv);
+/*
+ * Commands that talk to the running daemon over api.control_socket (cli_admin.c): exit 69 when
+ * it is not running, 77 without permission on the socket.
+ */
+int cli_status(const struct cli_opts *o, int argc, char **argv);
+int cli_log(const struct cli_opts *o, int argc, char **argv);
+int cli_show(const struct cli_opts *o, int argc, char **argv);
+int cli_resend(const struct cli_opts *o, int argc, char **argv);
+int cli_queue(const struct cli_opts *o, int argc, char **argv);
+int cli_flush(const struct cli_opts *o, int argc, char **argv);
+int cli_hold(const struct cli_opts *o, int argc, char **argv);
+int cli_release(const struct cli_opts *o, int argc, char **argv);
+int cli_delete(const struct cli_opts *o, int argc, char **argv);
 
 #endif

@@ -63,6 +63,19 @@ struct serve {
 	uint64_t recovered;
 	uint64_t queued;
 	uint64_t queued_api, queued_sendmail; /* of queued, by source (the rest came by SMTP) */
+	struct serve_qop *qops; /* queue control changes in flight, one per message at most */
+};
+
+/* A queue control change (hold, release, delete) waiting for the spool or the email log. */
+struct serve_qop {
+	struct serve *sv;
+	uint64_t id;
+	enum api_queue_op op;
+	struct spool_env env;
+	bool was_waiting;       /* taken out of the scheduler for the change */
+	api_queue_done_fn done;
+	void *ctx;
+	struct serve_qop *next;
 };
 
 static void
@@ -376,6 +389,18 @@ serve_watchdog_cb(evutil_socket_t fd, short what, void *arg)
 	    smtpd_sessions(sv->smtpd), (unsigned long long)sv->queued);
 }
 
+static bool
+serve_env_is_held(const struct spool_env *env)
+{
+	size_t i;
+
+	for (i = 0; i < env->n_rcpts; i++) {
+		if (env->rcpts[i].state == SPOOL_RCPT_HELD)
+			return true;
+	}
+	return false;
+}
+
 static void
 serve_recovered_cb(void *arg, const struct spool_env *env)
 {
@@ -385,7 +410,9 @@ serve_recovered_cb(void *arg, const struct spool_env *env)
 	sv->recovered++;
 	/* The log is derived: queued mail missing from it is entered again (a no-op otherwise). */
 	maillog_received(sv->ml, env, NULL);
-	sched_add(sv->sched, env->id, env->next_attempt_ms);
+	/* Held messages stay out of the scheduler until released. */
+	if (!serve_env_is_held(env))
+		sched_add(sv->sched, env->id, env->next_attempt_ms);
 }
 
 /*
@@ -536,6 +563,229 @@ serve_api_submit_cb(void *arg, const struct spool_env *env, struct buf *body,
 	return 0;
 }
 
+
+/* ---- queue control (api_ops.queue_flush_all, api_ops.queue_control) ---- */
+
+static size_t
+serve_api_flush_all_cb(void *arg)
+{
+	struct serve *sv = arg;
+
+	sched_flush(sv->sched);
+	log_info("main", "queue_flushed", "sess=api waiting=%zu", sched_waiting(sv->sched));
+	return sched_waiting(sv->sched);
+}
+
+static void
+serve_qop_end(struct serve_qop *q, enum api_queue_result res, const char *why)
+{
+	struct serve_qop **pp;
+
+	for (pp = &q->sv->qops; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == q) {
+			*pp = q->next;
+			break;
+		}
+	}
+	q->done(q->ctx, res, why);
+	spool_env_fini(&q->env);
+	free(q);
+}
+
+/* Every recipient's email log event for a change, per recipient so the log shows each one. */
+static void
+serve_qop_log(struct serve_qop *q, enum spool_rcpt_state from1, enum spool_rcpt_state from2,
+    enum maillog_event ev, const char *detail)
+{
+	uint64_t now = clock_now_ms();
+	size_t i;
+
+	for (i = 0; i < q->env.n_rcpts; i++) {
+		enum spool_rcpt_state s = q->env.rcpts[i].state;
+
+		if (s == from1 || s == from2)
+			maillog_status(q->sv->ml, q->id, q->env.rcpts[i].addr, ev, now, detail);
+	}
+}
+
+static void
+serve_qop_updated_cb(int rc, const struct hk_err *err, void *arg)
+{
+	struct serve_qop *q = arg;
+	char qid[ID_HEX_LEN + 1];
+
+	id_format(q->id, qid);
+	if (rc == -1) {
+		log_error("main", "queue_control_failed", "sess=api qid=%s op=%d err=%s", qid,
+		    (int)q->op, log_q(err ? err->text : "?"));
+		if (q->was_waiting && !q->sv->stopping)
+			sched_add(q->sv->sched, q->id, q->env.next_attempt_ms);
+		serve_qop_end(q, API_QUEUE_FAILED, "the envelope could not be rewritten");
+		return;
+	}
+	if (q->op == API_QUEUE_HOLD) {
+		serve_qop_log(q, SPOOL_RCPT_HELD, SPOOL_RCPT_HELD, MAILLOG_HELD,
+		    "held by an administrator");
+		log_info("main", "held", "sess=api qid=%s", qid);
+	} else {
+		serve_qop_log(q, SPOOL_RCPT_QUEUED, SPOOL_RCPT_QUEUED, MAILLOG_RELEASED,
+		    "released by an administrator");
+		log_info("main", "released", "sess=api qid=%s", qid);
+		if (!q->sv->stopping)
+			sched_add(q->sv->sched, q->id, 0);
+	}
+	serve_qop_end(q, API_QUEUE_OK, NULL);
+}
+
+static void
+serve_qop_finished_cb(int rc, const struct hk_err *err, void *arg)
+{
+	struct serve_qop *q = arg;
+	char qid[ID_HEX_LEN + 1];
+
+	id_format(q->id, qid);
+	if (rc == -1) {
+		log_error("main", "delete_failed", "sess=api qid=%s err=%s", qid,
+		    log_q(err ? err->text : "?"));
+		serve_qop_end(q, API_QUEUE_FAILED, "the message could not be removed from the spool");
+		return;
+	}
+	log_info("main", "deleted", "sess=api qid=%s", qid);
+	serve_qop_end(q, API_QUEUE_OK, NULL);
+}
+
+/* The deleted events are durable: now the spool may let go (DESIGN.md 8). */
+static void
+serve_qop_logged_cb(void *arg, int rc)
+{
+	struct serve_qop *q = arg;
+	struct hk_err err = { 0 };
+
+	if (rc == -1)
+		log_warn("main", "log_not_durable", "sess=api op=delete");
+	if (spool_finish(q->sv->spool, q->id, serve_qop_finished_cb, q, &err) == -1)
+		serve_qop_finished_cb(-1, &err, q);
+}
+
+/* Set every recipient in state from1 or from2 to state to; returns how many changed. */
+static size_t
+serve_qop_set(struct spool_env *env, enum spool_rcpt_state from1, enum spool_rcpt_state from2,
+    enum spool_rcpt_state to)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < env->n_rcpts; i++) {
+		if (env->rcpts[i].state == from1 || env->rcpts[i].state == from2) {
+			env->rcpts[i].state = to;
+			n++;
+		}
+	}
+	return n;
+}
+
+static void
+serve_qop_start(struct serve_qop *q)
+{
+	struct serve *sv = q->sv;
+	struct spool_env *env = &q->env;
+	struct hk_err err = { 0 };
+	size_t held = 0, active = 0, i;
+
+	for (i = 0; i < env->n_rcpts; i++) {
+		if (env->rcpts[i].state == SPOOL_RCPT_HELD)
+			held++;
+		else if (env->rcpts[i].state == SPOOL_RCPT_QUEUED ||
+		    env->rcpts[i].state == SPOOL_RCPT_DEFERRED)
+			active++;
+	}
+	switch (q->op) {
+	case API_QUEUE_FLUSH:
+		if (held) {
+			serve_qop_end(q, API_QUEUE_CONFLICT, "the message is held: release it");
+			return;
+		}
+		if (active == 0) {
+			serve_qop_end(q, API_QUEUE_CONFLICT, "no recipient left to deliver");
+			return;
+		}
+		if (!sched_remove(sv->sched, q->id)) {
+			serve_qop_end(q, API_QUEUE_CONFLICT, "not waiting for a retry (it "
+			    "waits for a free upstream connection and goes out with the next one)");
+			return;
+		}
+		sched_add(sv->sched, q->id, 0);
+		serve_qop_end(q, API_QUEUE_OK, NULL);
+		return;
+	case API_QUEUE_HOLD:
+		if (active == 0) {
+			serve_qop_end(q, held ? API_QUEUE_OK : API_QUEUE_CONFLICT,
+			    "no recipient left to hold");
+			return;
+		}
+		q->was_waiting = sched_remove(sv->sched, q->id);
+		serve_qop_set(env, SPOOL_RCPT_QUEUED, SPOOL_RCPT_DEFERRED, SPOOL_RCPT_HELD);
+		break;
+	case API_QUEUE_RELEASE:
+		if (held == 0) {
+			serve_qop_end(q, API_QUEUE_CONFLICT, "the message is not held");
+			return;
+		}
+		serve_qop_set(env, SPOOL_RCPT_HELD, SPOOL_RCPT_HELD, SPOOL_RCPT_QUEUED);
+		env->next_attempt_ms = clock_now_ms();
+		break;
+	case API_QUEUE_DELETE:
+		sched_remove(sv->sched, q->id);
+		serve_qop_log(q, SPOOL_RCPT_QUEUED, SPOOL_RCPT_DEFERRED, MAILLOG_DELETED,
+		    "deleted by an administrator");
+		serve_qop_log(q, SPOOL_RCPT_HELD, SPOOL_RCPT_HELD, MAILLOG_DELETED,
+		    "deleted by an administrator");
+		maillog_barrier(sv->ml, serve_qop_logged_cb, q);
+		return;
+	}
+	if (spool_update(sv->spool, env, serve_qop_updated_cb, q, &err) == -1)
+		serve_qop_updated_cb(-1, &err, q);
+}
+
+static void
+serve_api_queue_control_cb(void *arg, uint64_t id, enum api_queue_op op,
+    api_queue_done_fn done, void *ctx)
+{
+	struct serve *sv = arg;
+	struct serve_qop *q;
+	struct hk_err err = { 0 };
+
+	for (q = sv->qops; q != NULL; q = q->next) {
+		if (q->id == id) {
+			done(ctx, API_QUEUE_ACTIVE,
+			    "another change of this message is in progress, try again");
+			return;
+		}
+	}
+	if (sv->relay != NULL && relay_is_active(sv->relay, id)) {
+		done(ctx, API_QUEUE_ACTIVE, "being delivered, try again");
+		return;
+	}
+	q = xcalloc(1, sizeof(*q));
+	q->sv = sv;
+	q->id = id;
+	q->op = op;
+	q->done = done;
+	q->ctx = ctx;
+	q->next = sv->qops;
+	sv->qops = q;
+	if (spool_load(sv->spool, id, &q->env, &err) == -1) {
+		if (err.code == HK_E_NOTFOUND) {
+			serve_qop_end(q, API_QUEUE_NOT_FOUND, "no message with that id in the "
+			    "queue");
+			return;
+		}
+		log_error("main", "queue_control_failed", "sess=api err=%s", log_q(err.text));
+		serve_qop_end(q, API_QUEUE_FAILED, "the envelope cannot be read");
+		return;
+	}
+	serve_qop_start(q);
+}
+
 /* As root: the control socket's directory, both API sockets and the token (api_preinit). */
 static int
 serve_api_preinit(struct serve *sv, const struct privs_target *pt, struct hk_err *err)
@@ -572,6 +822,8 @@ serve_api_start(struct serve *sv, struct hk_err *err)
 	ap.pre = &sv->api_pre;
 	ap.ops.stats = serve_api_stats_cb;
 	ap.ops.upstreams = serve_api_upstreams_cb;
+	ap.ops.queue_flush_all = serve_api_flush_all_cb;
+	ap.ops.queue_control = serve_api_queue_control_cb;
 	ap.ops.new_id = serve_api_new_id_cb;
 	ap.ops.submit = serve_api_submit_cb;
 	ap.ops.arg = sv;

@@ -151,6 +151,8 @@ struct relay_conn {
 
 struct relay {
 	struct event_base *base;
+	uint64_t *active_ids;    /* messages in a pass (relay_is_active) */
+	size_t n_active_ids, cap_active_ids;
 	struct conf *conf;
 	struct spool *spool;
 	struct dns *dns;
@@ -186,6 +188,7 @@ struct relay {
 static void relay_group_run(struct relay_group *g);
 static void relay_group_check_done(struct relay_group *g);
 static void relay_msg_free(struct relay_msg *m);
+static void relay_active_forget(struct relay *r, uint64_t id);
 
 /*
  * A pass can end, and its message be freed, deep inside a call that then returns to code still
@@ -1590,6 +1593,7 @@ relay_msg_free(struct relay_msg *m)
 	spool_env_fini(&m->env);
 	buf_fini(&m->body);
 	conf_unref(m->conf);
+	relay_active_forget(r, m->id);
 	free(m);
 	r->active--;
 	if (r->stopping && r->active == 0 && r->stopped_cb)
@@ -1847,6 +1851,30 @@ relay_msg_end(struct relay_msg *m)
 		relay_msg_barrier_done(m, 0);
 }
 
+static void
+relay_active_note(struct relay *r, uint64_t id)
+{
+	if (r->n_active_ids == r->cap_active_ids) {
+		r->cap_active_ids = r->cap_active_ids ? 2 * r->cap_active_ids : 16;
+		r->active_ids = xreallocarray(r->active_ids, r->cap_active_ids,
+		    sizeof(*r->active_ids));
+	}
+	r->active_ids[r->n_active_ids++] = id;
+}
+
+/* Any recipient held: the whole message waits for a release. */
+static bool
+relay_env_is_held(const struct spool_env *env)
+{
+	size_t i;
+
+	for (i = 0; i < env->n_rcpts; i++) {
+		if (env->rcpts[i].state == SPOOL_RCPT_HELD)
+			return true;
+	}
+	return false;
+}
+
 bool
 relay_ready(struct relay *r, uint64_t id)
 {
@@ -1858,6 +1886,9 @@ relay_ready(struct relay *r, uint64_t id)
 	HK_ASSERT_LOOP();
 	if (r->stopping || r->active >= r->conf->delivery_max_messages)
 		return false;
+	/* In a pass already (offered twice): that pass puts it back in line when it ends. */
+	if (relay_is_active(r, id))
+		return true;
 	m = xcalloc(1, sizeof(*m));
 	m->r = r;
 	m->id = id;
@@ -1866,11 +1897,23 @@ relay_ready(struct relay *r, uint64_t id)
 	m->start_ms = now;
 	buf_init(&m->body);
 	r->active++;
+	relay_active_note(r, id);
 	if (spool_load(r->spool, id, &m->env, &err) == -1 ||
 	    spool_load_body(r->spool, id, &m->body, &err) == -1) {
-		/* Leave it where it is: visible in queue/, tried again after a restart. */
-		log_error("relay", "load_failed", "qid=%s err=%s action=%s", m->qid, log_q(err.text),
-		    log_q("not delivered until the problem is fixed and hikyaku restarts"));
+		if (err.code == HK_E_NOTFOUND && m->env.n_rcpts == 0)
+			log_info("relay", "gone", "qid=%s reason=%s", m->qid,
+			    log_q("no longer in the queue (deleted)"));
+		else
+			/* Leave it where it is: visible in queue/, tried again after a restart. */
+			log_error("relay", "load_failed", "qid=%s err=%s action=%s", m->qid,
+			    log_q(err.text), log_q("not delivered until the problem is fixed and "
+			    "hikyaku restarts"));
+		relay_msg_free(m);
+		return true;
+	}
+	if (relay_env_is_held(&m->env)) {
+		/* Held by an administrator: out of the scheduler until released. */
+		log_info("relay", "held_skipped", "qid=%s", m->qid);
 		relay_msg_free(m);
 		return true;
 	}
@@ -2027,6 +2070,7 @@ relay_free(struct relay *r)
 
 	if (r == NULL)
 		return;
+	free(r->active_ids);
 	for (i = 0; i < r->n_ups; i++)
 		relay_up_free(r->ups[i]);
 	for (i = 0; i < r->n_retired; i++)
@@ -2052,4 +2096,29 @@ relay_upstream_snapshot(const struct relay *r, const char *name, uint64_t now_ms
 		return false;
 	upstream_snapshot(u->st, now_ms, out);
 	return true;
+}
+
+static void
+relay_active_forget(struct relay *r, uint64_t id)
+{
+	size_t i;
+
+	for (i = 0; i < r->n_active_ids; i++) {
+		if (r->active_ids[i] == id) {
+			r->active_ids[i] = r->active_ids[--r->n_active_ids];
+			return;
+		}
+	}
+}
+
+bool
+relay_is_active(const struct relay *r, uint64_t id)
+{
+	size_t i;
+
+	for (i = 0; i < r->n_active_ids; i++) {
+		if (r->active_ids[i] == id)
+			return true;
+	}
+	return false;
 }

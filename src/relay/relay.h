@@ -72,5 +72,10 @@ struct upstream_snapshot;
  */
 bool relay_upstream_snapshot(const struct relay *r, const char *name, uint64_t now_ms,
     struct upstream_snapshot *out);
+/*
+ * Is message id in a delivery pass right now (loaded, in transactions, or waiting for its
+ * envelope update or finish)? Queue control refuses to change such a message.
+ */
+bool relay_is_active(const struct relay *r, uint64_t id);
 
 #endif
