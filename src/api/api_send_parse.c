@@ -60,6 +60,10 @@ api_addr_parse(const char *s, size_t n, char **name, char **address, const char 
 	struct buf nb = BUF_INIT;
 	size_t nl;
 
+	if (memchr(s, '\0', n) != NULL) {
+		*why = "NUL byte in an address";
+		return API_ADDR_BAD;
+	}
 	while (s < end && api_is_space(*s))
 		s++;
 	while (end > s && api_is_space(end[-1]))
