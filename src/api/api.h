@@ -31,6 +31,7 @@
 #include "../util/err.h"
 
 struct api;
+struct bodies;
 
 /* Counters the daemon keeps, copied out for /metrics and /api/v1/queue. */
 struct api_stats {
@@ -55,9 +56,6 @@ struct api_stats {
 typedef void (*api_upstream_each_fn)(void *ctx, const struct conf_upstream *cu,
     const struct upstream_snapshot *snap);
 
-/* Outcome of api_ops.submit, on the loop: rc 0 queued; -1 with err (HK_E_NOSPACE, HK_E_IO). */
-typedef void (*api_submit_done_fn)(void *ctx, int rc, const struct hk_err *err);
-
 /* Queue control (POST /api/v1/queue/{id}/flush|hold|release, DELETE /api/v1/queue/{id}). */
 enum api_queue_op {
 	API_QUEUE_FLUSH = 0, /* due now */
@@ -75,6 +73,9 @@ enum api_queue_result {
 };
 
 typedef void (*api_queue_done_fn)(void *ctx, enum api_queue_result res, const char *why);
+
+/* Outcome of api_ops.submit, on the loop: rc 0 queued; -1 with err (HK_E_NOSPACE, HK_E_IO). */
+typedef void (*api_submit_done_fn)(void *ctx, int rc, const struct hk_err *err);
 
 struct api_ops {
 	/* Fill *out (zeroed by the caller). */
@@ -100,6 +101,8 @@ struct api_ops {
 	 */
 	int (*submit)(void *arg, const struct spool_env *env, struct buf *body,
 	    api_submit_done_fn done, void *ctx, struct hk_err *err);
+	/* new_id (committed through submit) was resent from old_id: link both in the email log. */
+	void (*resent)(void *arg, uint64_t new_id, uint64_t old_id);
 	void *arg;
 };
 
@@ -126,6 +129,7 @@ struct api_params {
 	struct jobs *hub;        /* borrowed: completions of log queries */
 	const char *state_dir;   /* where hikyaku.db is (the writer created it) */
 	struct api_pre *pre;     /* taken over: its fds belong to the API from now on */
+	struct bodies *bodies;   /* borrowed: kept bodies for resend; NULL: resend answers 503 */
 	struct api_ops ops;
 };
 

@@ -29,10 +29,12 @@ struct api {
 	struct evhttp *http_control; /* no token */
 	struct api_pre pre;
 	uint64_t requests;
-	struct api_admin_op *admin_ops; /* queue control requests waiting for the daemon */
 	struct jobs *hub;
 	struct idem *idem;           /* Idempotency-Key store (api_send.c) */
 	struct api_send_op *sends;   /* POSTs of messages not answered yet */
+	struct api_admin_op *admin_ops; /* queue control requests waiting for the daemon */
+	struct bodies *bodies;          /* kept bodies (api_resend.c) */
+	struct api_resend *resend;      /* resends and bulk resend jobs (api_resend.c) */
 };
 
 typedef void (*api_handler_fn)(struct api *a, struct evhttp_request *req, const char *rest,
@@ -68,7 +70,6 @@ void api_admin_delete(struct api *a, struct evhttp_request *req, const char *res
     const char *query);
 /* At api_free: requests still waiting are dropped; their later completions reply to nobody. */
 void api_admin_cancel_all(struct api *a);
-
 /* Sending (api_send.c). */
 void api_messages_post(struct api *a, struct evhttp_request *req, const char *rest,
     const char *query);
@@ -80,5 +81,16 @@ size_t api_send_body_max(const struct conf *c);
 void api_send_init(struct api *a, struct jobs *hub, const char *state_dir);
 /* At api_free: wait until every send in flight is answered, then close the store. */
 void api_send_fini(struct api *a);
+/* Resend (api_resend.c): one message, a bulk job, a job's progress. */
+void api_resend_post(struct api *a, struct evhttp_request *req, const char *rest,
+    const char *query);
+void api_resend_bulk_post(struct api *a, struct evhttp_request *req, const char *rest,
+    const char *query);
+void api_resend_job_get(struct api *a, struct evhttp_request *req, const char *rest,
+    const char *query);
+/* At api_new: resend state. */
+void api_resend_init(struct api *a);
+/* At api_free, before the query pool goes: resends in flight finish, jobs stop. */
+void api_resend_fini(struct api *a);
 
 #endif

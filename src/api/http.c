@@ -67,6 +67,12 @@ static const struct api_route api_routes[] = {
 	{ .path = "/api/v1/queue/", .prefix = true, .methods = API_M_DELETE,
 	  .fn = api_admin_delete },
 	{ .path = "/api/v1/upstreams", .methods = API_M_GET, .fn = api_upstreams_get },
+	/* After /api/v1/messages/raw: the prefix would match it too. */
+	{ .path = "/api/v1/messages/", .prefix = true, .methods = API_M_POST,
+	  .fn = api_resend_post },
+	{ .path = "/api/v1/resend", .methods = API_M_POST, .fn = api_resend_bulk_post },
+	{ .path = "/api/v1/resend/", .prefix = true, .methods = API_M_GET,
+	  .fn = api_resend_job_get },
 };
 
 /* ---- replies ---- */
@@ -418,6 +424,9 @@ api_new(const struct api_params *p, struct hk_err *err)
 	OPENSSL_cleanse(p->pre->token_sha256, sizeof(p->pre->token_sha256));
 	a->mq = maillog_query_new(p->state_dir, p->hub, API_QUERY_THREADS);
 	api_send_init(a, p->hub, p->state_dir);
+	a->hub = p->hub;
+	a->bodies = p->bodies;
+	api_resend_init(a);
 	if (a->pre.tcp_fd != -1) {
 		a->http_tcp = api_http_new(a, a->pre.tcp_fd, api_tcp_cb, err);
 		if (a->http_tcp == NULL)
@@ -443,11 +452,13 @@ api_free(struct api *a)
 {
 	if (a == NULL)
 		return;
+	/* Resends use the query pool and the daemon's submit: they finish first. */
+	api_resend_fini(a);
 	/* Queries in flight answer their requests first; evhttp_free then closes everything. */
 	maillog_query_free(a->mq);
-	api_admin_cancel_all(a);
 	if (a->idem != NULL)
 		api_send_fini(a);
+	api_admin_cancel_all(a);
 	if (a->http_tcp)
 		evhttp_free(a->http_tcp);
 	if (a->http_control)

@@ -18,7 +18,9 @@
 #include "sdnotify.h"
 #include "../api/api.h"
 #include "../conf/conf.h"
+#include "../db/bodies.h"
 #include "../db/maillog.h"
+#include "../db/retention.h"
 #include "../dns/dns.h"
 #include "../jobs/jobs.h"
 #include "../net/listener.h"
@@ -48,6 +50,9 @@ struct serve {
 	struct jobs_pool *auth_pool; /* crypt(3) checks are slow by design: off the loop */
 	struct smtpd *smtpd;
 	struct maillog *ml;
+	struct bodies *bodies;       /* kept bodies for resend (log.keep_bodies) */
+	struct retention *retention; /* log.retention passes, started by retention_ev */
+	struct event *retention_ev;
 	struct dns *dns;
 	struct sched *sched;
 	struct relay *relay;
@@ -157,6 +162,61 @@ serve_jobs_cb(evutil_socket_t fd, short what, void *arg)
 	jobs_run_completions(sv->hub);
 }
 
+/* ---- kept bodies (log.keep_bodies) ---- */
+
+struct serve_keep {
+	struct serve *sv;
+	uint64_t due_ms;
+	bool schedule;
+};
+
+static void
+serve_kept_cb(void *arg, uint64_t id, int rc, const struct hk_err *err)
+{
+	struct serve_keep *k = arg;
+	struct serve *sv = k->sv;
+	char qid[ID_HEX_LEN + 1];
+
+	if (rc == 0) {
+		maillog_body_kept(sv->ml, id);
+	} else {
+		id_format(id, qid);
+		log_warn("main", "body_not_kept", "qid=%s err=%s action=%s", qid, log_q(err->text),
+		    log_q("delivered as usual, but it cannot be resent"));
+	}
+	if (k->schedule)
+		sched_add(sv->sched, id, k->due_ms);
+	free(k);
+}
+
+/*
+ * Keep a copy of queue/<ID>.msg for resend, then schedule the message. The copy is made before
+ * the first attempt, not at finish: the spool recycles a finished body file at once, and a
+ * message cannot finish before it is scheduled, so the file is stable while it is copied. The
+ * client already has its 250 or 202; only the first attempt waits for one file copy.
+ */
+static void
+serve_keep_then_schedule(struct serve *sv, uint64_t id, uint64_t due_ms, bool schedule)
+{
+	struct serve_keep *k;
+	char qid[ID_HEX_LEN + 1];
+	char *path;
+
+	if (!sv->conf->log_keep_bodies || sv->bodies == NULL) {
+		if (schedule)
+			sched_add(sv->sched, id, due_ms);
+		return;
+	}
+	k = xcalloc(1, sizeof(*k));
+	k->sv = sv;
+	k->due_ms = due_ms;
+	k->schedule = schedule;
+	id_format(id, qid);
+	path = xasprintf("%s/queue/%s.msg", sv->conf->spool, qid);
+	bodies_keep(sv->bodies, id, path, serve_kept_cb, k);
+	free(path);
+}
+
 static void
 serve_queued_cb(void *arg, const struct spool_env *env)
 {
@@ -168,7 +228,7 @@ serve_queued_cb(void *arg, const struct spool_env *env)
 	else if (env->source && strcmp(env->source, "sendmail") == 0)
 		sv->queued_sendmail++;
 	maillog_received(sv->ml, env, NULL);
-	sched_add(sv->sched, env->id, 0);
+	serve_keep_then_schedule(sv, env->id, 0, true);
 }
 
 /* The scheduler offers a due message to the relay (wired here: engines do not know each other). */
@@ -411,8 +471,7 @@ serve_recovered_cb(void *arg, const struct spool_env *env)
 	/* The log is derived: queued mail missing from it is entered again (a no-op otherwise). */
 	maillog_received(sv->ml, env, NULL);
 	/* Held messages stay out of the scheduler until released. */
-	if (!serve_env_is_held(env))
-		sched_add(sv->sched, env->id, env->next_attempt_ms);
+	serve_keep_then_schedule(sv, env->id, env->next_attempt_ms, !serve_env_is_held(env));
 }
 
 /*
@@ -514,53 +573,6 @@ serve_api_upstreams_cb(void *arg, uint64_t now_ms, api_upstream_each_fn each, vo
 		if (relay_upstream_snapshot(sv->relay, cu->name, now_ms, &snap))
 			each(ctx, cu, &snap);
 	}
-}
-
-/* ---- messages sent through the API (api_ops.new_id, api_ops.submit) ---- */
-
-struct serve_submit {
-	struct serve *sv;
-	const struct spool_env *env; /* the API's, kept until done runs */
-	api_submit_done_fn done;
-	void *ctx;
-};
-
-static uint64_t
-serve_api_new_id_cb(void *arg)
-{
-	struct serve *sv = arg;
-
-	return id_gen_next(&sv->ids, clock_now_ms());
-}
-
-static void
-serve_api_committed_cb(int rc, const struct hk_err *err, void *arg)
-{
-	struct serve_submit *s = arg;
-
-	/* Durable now: logged and scheduled exactly like SMTP mail (env->source is "api"). */
-	if (rc == 0)
-		serve_queued_cb(s->sv, s->env);
-	s->done(s->ctx, rc, err);
-	free(s);
-}
-
-static int
-serve_api_submit_cb(void *arg, const struct spool_env *env, struct buf *body,
-    api_submit_done_fn done, void *ctx, struct hk_err *err)
-{
-	struct serve *sv = arg;
-	struct serve_submit *s = xcalloc(1, sizeof(*s));
-
-	s->sv = sv;
-	s->env = env;
-	s->done = done;
-	s->ctx = ctx;
-	if (spool_commit(sv->spool, env, body, serve_api_committed_cb, s, err) == -1) {
-		free(s);
-		return -1;
-	}
-	return 0;
 }
 
 
@@ -786,6 +798,53 @@ serve_api_queue_control_cb(void *arg, uint64_t id, enum api_queue_op op,
 	serve_qop_start(q);
 }
 
+/* ---- messages sent through the API (api_ops.new_id, api_ops.submit) ---- */
+
+struct serve_submit {
+	struct serve *sv;
+	const struct spool_env *env; /* the API's, kept until done runs */
+	api_submit_done_fn done;
+	void *ctx;
+};
+
+static uint64_t
+serve_api_new_id_cb(void *arg)
+{
+	struct serve *sv = arg;
+
+	return id_gen_next(&sv->ids, clock_now_ms());
+}
+
+static void
+serve_api_committed_cb(int rc, const struct hk_err *err, void *arg)
+{
+	struct serve_submit *s = arg;
+
+	/* Durable now: logged and scheduled exactly like SMTP mail (env->source is "api"). */
+	if (rc == 0)
+		serve_queued_cb(s->sv, s->env);
+	s->done(s->ctx, rc, err);
+	free(s);
+}
+
+static int
+serve_api_submit_cb(void *arg, const struct spool_env *env, struct buf *body,
+    api_submit_done_fn done, void *ctx, struct hk_err *err)
+{
+	struct serve *sv = arg;
+	struct serve_submit *s = xcalloc(1, sizeof(*s));
+
+	s->sv = sv;
+	s->env = env;
+	s->done = done;
+	s->ctx = ctx;
+	if (spool_commit(sv->spool, env, body, serve_api_committed_cb, s, err) == -1) {
+		free(s);
+		return -1;
+	}
+	return 0;
+}
+
 /* As root: the control socket's directory, both API sockets and the token (api_preinit). */
 static int
 serve_api_preinit(struct serve *sv, const struct privs_target *pt, struct hk_err *err)
@@ -809,6 +868,31 @@ serve_api_preinit(struct serve *sv, const struct privs_target *pt, struct hk_err
 	return 0;
 }
 
+/* A resend committed through api_ops.submit: link the copy and the original in the log. */
+static void
+serve_api_resent_cb(void *arg, uint64_t new_id, uint64_t old_id)
+{
+	struct serve *sv = arg;
+
+	maillog_resent(sv->ml, new_id, old_id, clock_now_ms());
+}
+
+/* ---- log.retention: a pass at start and every hour, off the loop (retention.h) ---- */
+
+static void
+serve_retention_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct serve *sv = arg;
+	uint64_t now = clock_now_ms();
+
+	(void)fd;
+	(void)what;
+	if (sv->stopping || now <= sv->conf->log_retention_ms)
+		return;
+	if (!retention_start(sv->retention, now - sv->conf->log_retention_ms, NULL, NULL))
+		log_info("main", "retention_still_running", "sess=main");
+}
+
 static int
 serve_api_start(struct serve *sv, struct hk_err *err)
 {
@@ -822,10 +906,12 @@ serve_api_start(struct serve *sv, struct hk_err *err)
 	ap.pre = &sv->api_pre;
 	ap.ops.stats = serve_api_stats_cb;
 	ap.ops.upstreams = serve_api_upstreams_cb;
-	ap.ops.queue_flush_all = serve_api_flush_all_cb;
-	ap.ops.queue_control = serve_api_queue_control_cb;
 	ap.ops.new_id = serve_api_new_id_cb;
 	ap.ops.submit = serve_api_submit_cb;
+	ap.ops.queue_flush_all = serve_api_flush_all_cb;
+	ap.ops.queue_control = serve_api_queue_control_cb;
+	ap.ops.resent = serve_api_resent_cb;
+	ap.bodies = sv->bodies;
 	ap.ops.arg = sv;
 	sv->api = api_new(&ap, err);
 	return sv->api == NULL ? -1 : 0;
@@ -895,6 +981,12 @@ serve_start(struct serve *sv)
 		log_error("main", "start_failed", "sess=main step=maillog err=%s", log_q(err.text));
 		return EX_CANTCREAT;
 	}
+	sv->bodies = bodies_new(sv->conf->state, sv->hub, &err);
+	if (sv->bodies == NULL) {
+		log_error("main", "start_failed", "sess=main step=bodies err=%s", log_q(err.text));
+		return EX_CANTCREAT;
+	}
+	sv->retention = retention_new(sv->ml, sv->bodies, sv->hub);
 	if (serve_dns_start(sv, &err) == -1) {
 		log_error("main", "start_failed", "sess=main step=dns err=%s", log_q(err.text));
 		return EX_CONFIG;
@@ -966,6 +1058,14 @@ serve_start(struct serve *sv)
 
 	sv->jobs_ev = event_new(sv->base, jobs_fd(sv->hub), EV_READ | EV_PERSIST, serve_jobs_cb, sv);
 	event_add(sv->jobs_ev, NULL);
+	{
+		struct timeval hour = { 3600, 0 };
+
+		/* Every hour, and once as soon as the loop runs. */
+		sv->retention_ev = event_new(sv->base, -1, EV_PERSIST, serve_retention_cb, sv);
+		event_add(sv->retention_ev, &hour);
+		event_active(sv->retention_ev, EV_TIMEOUT, 0);
+	}
 	sv->hup_ev = evsignal_new(sv->base, SIGHUP, serve_hup_cb, sv);
 	sv->term_ev = evsignal_new(sv->base, SIGTERM, serve_term_cb, sv);
 	sv->int_ev = evsignal_new(sv->base, SIGINT, serve_term_cb, sv);
@@ -997,6 +1097,9 @@ serve_teardown(struct serve *sv)
 	/* Before the spool and the log: it waits for its commits, whose callback uses both. */
 	maildrop_free(sv->maildrop);
 	smtpd_free(sv->smtpd);
+	/* After the commits (their callbacks keep bodies), before the scheduler (copies schedule). */
+	retention_free(sv->retention);
+	bodies_free(sv->bodies);
 	relay_free(sv->relay);
 	sched_free(sv->sched);
 	dns_free(sv->dns);
@@ -1013,6 +1116,8 @@ serve_teardown(struct serve *sv)
 		event_free(sv->int_ev);
 	if (sv->watchdog_ev)
 		event_free(sv->watchdog_ev);
+	if (sv->retention_ev)
+		event_free(sv->retention_ev);
 	if (sv->grace_ev)
 		event_free(sv->grace_ev);
 	jobs_free(sv->hub);
