@@ -764,6 +764,9 @@ api_resend_job_get(struct api *a, struct evhttp_request *req, const char *rest,
 	    "pending", (json_int_t)(job->n - job->done - job->failed),
 	    "only_failed", job->only_failed, "finished", job->finished, "created", t,
 	    "errors", job->errors);
+	/* "count" as in the 202, "state" for pollers (hikyaku resend follows it). */
+	json_object_set_new(o, "count", json_integer((json_int_t)job->n));
+	json_object_set_new(o, "state", json_string(job->finished ? "done" : "running"));
 	if (job->finished) {
 		api_json_time(job->finished_ms, t);
 		json_object_set_new(o, "finished_at", json_string(t));

@@ -192,6 +192,7 @@ def test_bulk_resend_by_ids(daemon_factory, fake_smtp):
     assert r.json["count"] == 4, r.json  # the duplicate counts once
     j = wait_job(d, r.json["job"], 20.0)
     assert (j["total"], j["done"], j["failed"], j["pending"]) == (4, 3, 1, 0), j
+    assert (j["state"], j["count"]) == ("done", 4), j
     assert j["errors"] == [{"id": "0123456789ABCDEF", "error": "not_found"}], j
     f.wait_messages(3)
     got = sorted(received_qid(m) for m in f.messages)
@@ -302,3 +303,35 @@ def test_retention_removes_old_finished_rows_and_bodies_only(daemon_factory, fak
     r = post(d, "/api/v1/messages/%s/resend" % queued)
     assert r.status == 202, r
     assert_error(post(d, "/api/v1/messages/%s/resend" % sent), 404)
+
+
+# ---------------------------------------------------------------------------------------------
+# The CLI on top (docs/cli.md)
+
+def test_cli_resend_one_and_by_filter(daemon_factory, fake_smtp):
+    import subprocess
+    from conftest import hikyaku_bin
+    f = fake_smtp("primary")
+    f.rcpt_default = (550, "5.1.1 User unknown")
+    d = delivery_daemon(daemon_factory, [upstream_conf("primary", f)])
+    qids = [submit(d, [GOOD], mail_from="") for _ in range(2)]
+    for q in qids:
+        wait_finished(d, q)
+        wait_status(d, q, "bounced")
+    f.reset_behaviour()
+
+    def cli(*args):
+        return subprocess.run([hikyaku_bin(), "-c", d.config_path] + list(args),
+                              capture_output=True, text=True, timeout=60)
+
+    r = cli("resend", qids[0])
+    assert r.returncode == 0, r
+    m = re.search(r"%s resent as ([0-9A-F]{16})" % qids[0], r.stdout)
+    assert m, r.stdout
+    f.wait_messages(1)
+    assert received_qid(f.messages[0]) == m.group(1)
+
+    r = cli("resend", "--status", "bounced")
+    assert r.returncode == 0, r
+    assert "resent 2 of 2 messages" in r.stdout, r.stdout
+    f.wait_messages(3)
