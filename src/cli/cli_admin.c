@@ -745,7 +745,7 @@ cli_resend_follow(const struct cli_ctx *x, const char *job, uint64_t total)
 	buf_printf(&target, "/api/v1/resend/%s", job);
 	for (;;) {
 		json_t *j = NULL, *d;
-		uint64_t done;
+		uint64_t done, failed;
 		const char *state;
 		struct timespec ts = { CLI_POLL_MS / 1000, (CLI_POLL_MS % 1000) * 1000000L };
 
@@ -754,16 +754,24 @@ cli_resend_follow(const struct cli_ctx *x, const char *job, uint64_t total)
 			break;
 		d = json_object_get(j, "done");
 		done = json_is_integer(d) ? (uint64_t)json_integer_value(d) : 0;
+		d = json_object_get(j, "failed");
+		failed = json_is_integer(d) ? (uint64_t)json_integer_value(d) : 0;
 		if (json_is_integer(json_object_get(j, "count")))
 			total = (uint64_t)json_integer_value(json_object_get(j, "count"));
 		state = cli_str(j, "state");
 		if (tty)
-			cli_progress(done, total);
-		if (strcmp(state, "running") != 0 && strcmp(state, "queued") != 0) {
+			cli_progress(done + failed, total);
+		if (strcmp(state, "running") != 0) {
 			if (tty)
 				fputc('\n', stderr);
-			printf("resent %llu of %llu messages (%s)\n", (unsigned long long)done,
-			    (unsigned long long)total, *state ? state : "done");
+			printf("resent %llu of %llu messages", (unsigned long long)done,
+			    (unsigned long long)total);
+			if (failed)
+				printf(" (%llu failed: no kept body, or no longer in the log)",
+				    (unsigned long long)failed);
+			putchar('\n');
+			if (failed)
+				ex = EX_DATAERR;
 			json_decref(j);
 			break;
 		}

@@ -240,3 +240,25 @@ def test_queue_control_api_errors(daemon):
     assert r.status == 200 and r.json["action"] == "flush", r
     # The TCP API needs the token for these too.
     assert_error(request(daemon, "/api/v1/queue/flush", method="POST"), 401)
+
+
+def test_resend_one_and_by_filter(daemon_factory, fake_smtp):
+    fake = fake_smtp("up")
+    d = relay(daemon_factory, fake, extra={"log": {"keep_bodies": True}})
+    a = submit(d, [GOOD], mail_from="alice@src.example")
+    b = submit(d, ["bulk@dest.example"], mail_from="bob@src.example")
+    wait_log_status(d, a, "sent")
+    wait_log_status(d, b, "sent")
+    out = cli_ok(d, "resend", a)
+    m = re.match(r"^%s resent as ([0-9A-F]{16})$" % a, out.strip())
+    assert m, out
+    new = m.group(1)
+    assert new != a
+    wait_log_status(d, new, "sent")
+    assert cli_json(d, "show", new)["resent_from"] == a
+    # By filter: a background job, followed until done (no terminal: no bar, a summary line).
+    out = cli_ok(d, "resend", "--from", "bob@src.example", "--since", "1h")
+    assert re.search(r"^resent 1 of 1 messages$", out.strip()), out
+    fake.wait_messages(4)
+    rc, _, err = cli(d, "resend", a, "--to", GOOD)
+    assert rc == 64, err
