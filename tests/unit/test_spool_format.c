@@ -296,6 +296,16 @@ golden_bounce_null_sender(struct spool_env *e)
 	e->rcpts[0].notify = SMTP_NOTIFY_NEVER;
 }
 
+/* An administrator's hold: unfinished recipients held, a delivered one left as it was. */
+static void
+golden_held(struct spool_env *e)
+{
+	env_full(e);
+	e->rcpts[0].state = SPOOL_RCPT_HELD;
+	e->rcpts[1].state = SPOOL_RCPT_SENT;
+	e->rcpts[2].state = SPOOL_RCPT_HELD;
+}
+
 static const struct {
 	const char *name;
 	void (*build)(struct spool_env *e);
@@ -303,6 +313,7 @@ static const struct {
 	{ "full", golden_full },
 	{ "min", golden_min },
 	{ "bounce_null_sender", golden_bounce_null_sender },
+	{ "held", golden_held },
 };
 
 static char *
