@@ -583,6 +583,8 @@ serve_api_flush_all_cb(void *arg)
 {
 	struct serve *sv = arg;
 
+	if (sv->relay)
+		relay_evwait_flush(sv->relay);
 	sched_flush(sv->sched);
 	log_info("main", "queue_flushed", "sess=api waiting=%zu", sched_waiting(sv->sched));
 	return sched_waiting(sv->sched);
@@ -720,9 +722,9 @@ serve_qop_start(struct serve_qop *q)
 			serve_qop_end(q, API_QUEUE_CONFLICT, "no recipient left to deliver");
 			return;
 		}
-		if (!sched_remove(sv->sched, q->id)) {
-			serve_qop_end(q, API_QUEUE_CONFLICT, "not waiting for a retry (it "
-			    "waits for a free upstream connection and goes out with the next one)");
+		if (!sched_remove(sv->sched, q->id) &&
+		    !(sv->relay && relay_evwait_take(sv->relay, q->id))) {
+			serve_qop_end(q, API_QUEUE_CONFLICT, "not waiting for a retry");
 			return;
 		}
 		sched_add(sv->sched, q->id, 0);
@@ -734,7 +736,8 @@ serve_qop_start(struct serve_qop *q)
 			    "no recipient left to hold");
 			return;
 		}
-		q->was_waiting = sched_remove(sv->sched, q->id);
+		q->was_waiting = sched_remove(sv->sched, q->id) ||
+		    (sv->relay && relay_evwait_take(sv->relay, q->id));
 		serve_qop_set(env, SPOOL_RCPT_QUEUED, SPOOL_RCPT_DEFERRED, SPOOL_RCPT_HELD);
 		break;
 	case API_QUEUE_RELEASE:
@@ -746,7 +749,8 @@ serve_qop_start(struct serve_qop *q)
 		env->next_attempt_ms = clock_now_ms();
 		break;
 	case API_QUEUE_DELETE:
-		sched_remove(sv->sched, q->id);
+		if (!sched_remove(sv->sched, q->id) && sv->relay)
+			relay_evwait_take(sv->relay, q->id);
 		serve_qop_log(q, SPOOL_RCPT_QUEUED, SPOOL_RCPT_DEFERRED, MAILLOG_DELETED,
 		    "deleted by an administrator");
 		serve_qop_log(q, SPOOL_RCPT_HELD, SPOOL_RCPT_HELD, MAILLOG_DELETED,

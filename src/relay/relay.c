@@ -2063,6 +2063,33 @@ relay_stats(const struct relay *r, struct relay_stats *out)
 	*out = r->stats;
 }
 
+bool
+relay_evwait_take(struct relay *r, uint64_t id)
+{
+	size_t i, j;
+
+	for (i = 0; i < r->evwait_n; i++) {
+		if (r->evwait[(r->evwait_head + i) % r->evwait_cap] != id)
+			continue;
+		/* Close the gap, keeping the order of the others. */
+		for (j = i; j + 1 < r->evwait_n; j++)
+			r->evwait[(r->evwait_head + j) % r->evwait_cap] =
+			    r->evwait[(r->evwait_head + j + 1) % r->evwait_cap];
+		r->evwait_n--;
+		return true;
+	}
+	return false;
+}
+
+size_t
+relay_evwait_flush(struct relay *r)
+{
+	size_t n = r->evwait_n;
+
+	relay_evwait_release(r, SIZE_MAX);
+	return n;
+}
+
 void
 relay_free(struct relay *r)
 {

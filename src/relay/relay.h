@@ -63,6 +63,13 @@ struct relay_stats {
 	uint64_t maybe_delivered;    /* attempts cut after the final dot */
 };
 void relay_stats(const struct relay *r, struct relay_stats *out);
+/*
+ * Messages waiting for a connection or a probe are kept by the relay, not the scheduler (docs/
+ * delivery.md). Take one out (true when it was there), or hand them all to the scheduler, due
+ * now (how many).
+ */
+bool relay_evwait_take(struct relay *r, uint64_t id);
+size_t relay_evwait_flush(struct relay *r);
 void relay_free(struct relay *r);
 
 struct upstream_snapshot;

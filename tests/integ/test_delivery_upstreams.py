@@ -6,11 +6,13 @@ upstreams (no loss, no duplicate). Timings are short (conftest.FAST_DELIVERY) an
 deadline.
 """
 
+import subprocess
 import time
 
 import pytest
 
-from conftest import (assert_dsn, assert_once, delivery_daemon, dsns, env_states, message,
+from conftest import (assert_dsn, assert_once, delivery_daemon, dsns, env_states, hikyaku_bin,
+                      message,
                       received_qid,
                       submit, upstream_conf, wait_dsn, wait_env_state,
                       wait_finished, wait_until, MailLog)
@@ -444,6 +446,10 @@ def test_messages_wait_for_the_probe_without_polling(daemon_factory, fake_smtp):
         n = log.count("event=no_upstream_now qid=%s" % q)
         assert n <= 1, "%s was re-run %d times while the probe hung:\n%s" % (q, n, log[-2000:])
     assert f.connections == 1, "more than one probe went to a half-open upstream"
+    # A waiter can still be flushed (it is in the relay's list, not the scheduler's).
+    r = subprocess.run([hikyaku_bin(), "-c", d.config_path, "flush", waiting[-1]],
+                       capture_output=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r
     # The probe times out: the waiters are tried again (and wait for the next half-open time).
     f.hang_after_greeting = False
     def tried_again():
