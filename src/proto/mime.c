@@ -1006,13 +1006,18 @@ mime_multipart(const struct mime_msg *m, struct mime_part *out, const char *subt
 	mime_boundary(&b, m, kind, parts, n);
 	buf_printf(&out->hdr, "Content-Type: multipart/%s;\r\n\tboundary=\"%s\"\r\n", subtype,
 	    b.ptr);
+	/*
+	 * RFC 2046 5.1.1: the CRLF before a delimiter belongs to the delimiter. Every part ends
+	 * with its own line break, so delimiters after the first start with one more CRLF, or a
+	 * text part would lose its last line break.
+	 */
 	for (i = 0; i < n; i++) {
-		buf_printf(&out->body, "--%s\r\n", b.ptr);
+		buf_printf(&out->body, "%s--%s\r\n", i ? "\r\n" : "", b.ptr);
 		buf_append(&out->body, parts[i].hdr.ptr, parts[i].hdr.len);
 		buf_append(&out->body, "\r\n", 2);
 		buf_append(&out->body, parts[i].body.ptr, parts[i].body.len);
 	}
-	buf_printf(&out->body, "--%s--\r\n", b.ptr);
+	buf_printf(&out->body, "\r\n--%s--\r\n", b.ptr);
 	buf_fini(&b);
 }
 

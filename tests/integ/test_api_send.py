@@ -90,7 +90,7 @@ def test_send_text_html_attachments_utf8(daemon_factory, fake_smtp, tmp_path):
     alt = list(parts[0].iter_parts())
     assert [p.get_content_type() for p in alt] == ["text/plain", "text/html"]
     # The CRLF before a boundary belongs to the boundary (RFC 2046 5.1.1).
-    assert alt[0].get_content().replace("\r\n", "\n").rstrip("\n") == "Hello Zoë\nline two"
+    assert alt[0].get_content().replace("\r\n", "\n") == "Hello Zoë\nline two\n"
     assert "<b>Zoë</b>" in alt[1].get_content()
     att = parts[1]
     # RFC 2231 name next to the ASCII fallback (Python's parser reads only the fallback).
