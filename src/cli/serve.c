@@ -25,6 +25,7 @@
 #include "../jobs/jobs.h"
 #include "../net/listener.h"
 #include "../net/tls.h"
+#include "../proto/header.h"
 #include "../relay/relay.h"
 #include "../sched/sched.h"
 #include "../sched/upstream.h"
@@ -217,18 +218,23 @@ serve_keep_then_schedule(struct serve *sv, uint64_t id, uint64_t due_ms, bool sc
 	free(path);
 }
 
+/* A message is durably queued: count, log (with its subject), keep its body, schedule. */
 static void
-serve_queued_cb(void *arg, const struct spool_env *env)
+serve_queued(struct serve *sv, const struct spool_env *env, const char *subject)
 {
-	struct serve *sv = arg;
-
 	sv->queued++;
 	if (env->source && strcmp(env->source, "api") == 0)
 		sv->queued_api++;
 	else if (env->source && strcmp(env->source, "sendmail") == 0)
 		sv->queued_sendmail++;
-	maillog_received(sv->ml, env, NULL);
+	maillog_received(sv->ml, env, subject);
 	serve_keep_then_schedule(sv, env->id, 0, true);
+}
+
+static void
+serve_queued_cb(void *arg, const struct spool_env *env)
+{
+	serve_queued(arg, env, env->subject);
 }
 
 /* The scheduler offers a due message to the relay (wired here: engines do not know each other). */
@@ -809,6 +815,7 @@ struct serve_submit {
 	const struct spool_env *env; /* the API's, kept until done runs */
 	api_submit_done_fn done;
 	void *ctx;
+	char *subject;               /* decoded Subject, for the email log */
 };
 
 static uint64_t
@@ -826,8 +833,9 @@ serve_api_committed_cb(int rc, const struct hk_err *err, void *arg)
 
 	/* Durable now: logged and scheduled exactly like SMTP mail (env->source is "api"). */
 	if (rc == 0)
-		serve_queued_cb(s->sv, s->env);
+		serve_queued(s->sv, s->env, s->subject);
 	s->done(s->ctx, rc, err);
+	free(s->subject);
 	free(s);
 }
 
@@ -842,7 +850,9 @@ serve_api_submit_cb(void *arg, const struct spool_env *env, struct buf *body,
 	s->env = env;
 	s->done = done;
 	s->ctx = ctx;
+	s->subject = header_subject(body->ptr, body->len);
 	if (spool_commit(sv->spool, env, body, serve_api_committed_cb, s, err) == -1) {
+		free(s->subject);
 		free(s);
 		return -1;
 	}

@@ -3,7 +3,9 @@
 #include <string.h>
 
 #include "header.h"
+#include "../util/base64.h"
 #include "../util/str.h"
+#include "../util/xalloc.h"
 #include "../util/poison.h"
 
 /* End of the line starting at p[i] (index after its LF, or len). */
@@ -154,4 +156,260 @@ header_format_date(struct buf *out, int64_t t, int tz_minutes)
 	    wday[(unsigned)(days - header_floor_div(days, 7) * 7)], d, mon[m - 1], y,
 	    (unsigned)(secs / 3600), (unsigned)(secs / 60 % 60), (unsigned)(secs % 60),
 	    tz_minutes < 0 ? '-' : '+', off / 60, off % 60);
+}
+
+/* ---- RFC 2047 encoded words ---- */
+
+enum hdw_charset { HDW_UTF8, HDW_LATIN1, HDW_OTHER };
+
+static enum hdw_charset
+hdw_charset(const char *p, size_t n)
+{
+	const char *star = memchr(p, '*', n); /* RFC 2231 language suffix: "utf-8*ja" */
+
+	if (star != NULL)
+		n = (size_t)(star - p);
+	if (str_eq_ci(p, n, "utf-8") || str_eq_ci(p, n, "us-ascii"))
+		return HDW_UTF8;
+	if (str_eq_ci(p, n, "iso-8859-1") || str_eq_ci(p, n, "latin1"))
+		return HDW_LATIN1;
+	return HDW_OTHER;
+}
+
+static int
+hdw_hex(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* Q encoding (RFC 2047 4.2) of p[0..n) into raw; -1 when malformed. */
+static int
+hdw_q(const char *p, size_t n, struct buf *raw)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (p[i] == '_') {
+			buf_append(raw, " ", 1);
+		} else if (p[i] == '=') {
+			int hi, lo;
+			char c;
+
+			if (i + 2 >= n)
+				return -1;
+			hi = hdw_hex(p[i + 1]);
+			lo = hdw_hex(p[i + 2]);
+			if (hi < 0 || lo < 0)
+				return -1;
+			c = (char)(hi << 4 | lo);
+			buf_append(raw, &c, 1);
+			i += 2;
+		} else {
+			buf_append(raw, &p[i], 1);
+		}
+	}
+	return 0;
+}
+
+/*
+ * Is in[i..) an encoded word "=?charset?E?text?="? Sets the parts and the word's end; the text
+ * holds no '?' or white space (RFC 2047 2).
+ */
+static bool
+hdw_parse(const char *in, size_t len, size_t i, size_t *cs, size_t *cs_len, char *enc,
+    size_t *txt, size_t *txt_len, size_t *end)
+{
+	size_t j = i + 2, k;
+
+	if (i + 2 > len || in[i] != '=' || in[i + 1] != '?')
+		return false;
+	*cs = j;
+	while (j < len && in[j] != '?' && in[j] != ' ' && in[j] != '\t')
+		j++;
+	if (j >= len || in[j] != '?' || j == *cs)
+		return false;
+	*cs_len = j - *cs;
+	if (j + 3 > len || in[j + 2] != '?')
+		return false;
+	*enc = in[j + 1];
+	if (*enc != 'B' && *enc != 'b' && *enc != 'Q' && *enc != 'q')
+		return false;
+	k = j + 3;
+	*txt = k;
+	while (k < len && in[k] != '?' && in[k] != ' ' && in[k] != '\t')
+		k++;
+	if (k + 1 >= len || in[k] != '?' || in[k + 1] != '=')
+		return false;
+	*txt_len = k - *txt;
+	*end = k + 2;
+	return true;
+}
+
+/* Well-formed UTF-8 (RFC 3629: no overlongs, surrogates or code points past U+10FFFF)? */
+static bool
+hdw_utf8_valid(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0;
+
+	while (i < n) {
+		unsigned c = p[i];
+		size_t k, need;
+		unsigned cp, min;
+
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c >= 0xC2 && c <= 0xDF) {
+			need = 1;
+			cp = c & 0x1F;
+			min = 0x80;
+		} else if (c >= 0xE0 && c <= 0xEF) {
+			need = 2;
+			cp = c & 0x0F;
+			min = 0x800;
+		} else if (c >= 0xF0 && c <= 0xF4) {
+			need = 3;
+			cp = c & 0x07;
+			min = 0x10000;
+		} else {
+			return false;
+		}
+		if (n - i <= need)
+			return false;
+		for (k = 1; k <= need; k++) {
+			if ((p[i + k] & 0xC0) != 0x80)
+				return false;
+			cp = cp << 6 | (p[i + k] & 0x3F);
+		}
+		if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+			return false;
+		i += need + 1;
+	}
+	return true;
+}
+
+/* Append raw (in charset cs) to out as UTF-8; false when it is not valid in that charset. */
+static bool
+hdw_to_utf8(const struct buf *raw, enum hdw_charset cs, struct buf *out)
+{
+	size_t i;
+
+	if (cs == HDW_UTF8) {
+		if (!hdw_utf8_valid(raw->ptr, raw->len))
+			return false;
+		buf_append(out, raw->ptr, raw->len);
+		return true;
+	}
+	for (i = 0; i < raw->len; i++) {
+		unsigned char c = (unsigned char)raw->ptr[i];
+		char two[2];
+
+		if (c < 0x80) {
+			buf_append(out, (const char *)&c, 1);
+			continue;
+		}
+		two[0] = (char)(0xC0 | c >> 6);
+		two[1] = (char)(0x80 | (c & 0x3F));
+		buf_append(out, two, 2);
+	}
+	return true;
+}
+
+void
+header_decode_words(const char *in, size_t len, size_t max, struct buf *out)
+{
+	struct buf raw = BUF_INIT;
+	size_t i = 0, pending_ws = 0;
+	bool last_was_word = false;
+
+	buf_reset(out);
+	while (i < len) {
+		size_t cs, cs_len, txt, txt_len, end;
+		char enc;
+
+		if (in[i] == ' ' || in[i] == '\t' || in[i] == '\r' || in[i] == '\n') {
+			pending_ws++;
+			i++;
+			continue;
+		}
+		if (hdw_parse(in, len, i, &cs, &cs_len, &enc, &txt, &txt_len, &end)) {
+			enum hdw_charset c = hdw_charset(in + cs, cs_len);
+			int rc;
+
+			buf_reset(&raw);
+			if (enc == 'B' || enc == 'b')
+				rc = base64_decode(&raw, in + txt, txt_len);
+			else
+				rc = hdw_q(in + txt, txt_len, &raw);
+			if (c != HDW_OTHER && rc == 0) {
+				size_t before = out->len;
+
+				/* White space between two encoded words is not part of the text. */
+				if (pending_ws && !last_was_word)
+					buf_append(out, " ", 1);
+				if (!hdw_to_utf8(&raw, c, out)) {
+					out->len = before;
+					goto literal;
+				}
+				pending_ws = 0;
+				last_was_word = true;
+				i = end;
+				continue;
+			}
+		}
+literal:
+		if (pending_ws)
+			buf_append(out, " ", 1);
+		pending_ws = 0;
+		last_was_word = false;
+		/* One literal token: up to the next white space. */
+		while (i < len && in[i] != ' ' && in[i] != '\t' && in[i] != '\r' && in[i] != '\n') {
+			char c = in[i];
+
+			if ((unsigned char)c < 0x20 || c == 0x7f)
+				c = ' ';
+			buf_append(out, &c, 1);
+			i++;
+		}
+	}
+	buf_fini(&raw);
+	/* Control bytes from decoded words become spaces too. */
+	for (i = 0; i < out->len; i++) {
+		unsigned char c = (unsigned char)out->ptr[i];
+
+		if (c < 0x20 || c == 0x7f)
+			out->ptr[i] = ' ';
+	}
+	if (out->len > max) {
+		size_t cut = max;
+
+		while (cut > 0 && ((unsigned char)out->ptr[cut] & 0xC0) == 0x80)
+			cut--;
+		out->len = cut;
+	}
+	if (out->ptr)
+		out->ptr[out->len] = '\0';
+}
+
+char *
+header_subject(const char *body, size_t len)
+{
+	struct buf v = BUF_INIT, d = BUF_INIT;
+	char *out = NULL;
+
+	if (header_get_field(body, len, "Subject", &v)) {
+		header_decode_words(v.ptr ? v.ptr : "", v.len, 998, &d);
+		out = xstrdup(d.ptr ? d.ptr : "");
+	}
+	buf_fini(&v);
+	buf_fini(&d);
+	return out;
 }

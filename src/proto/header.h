@@ -21,6 +21,16 @@ bool header_has_field(const char *body, size_t len, const char *name);
  */
 bool header_get_field(const char *body, size_t len, const char *name, struct buf *out);
 /*
+ * Decode the RFC 2047 encoded words of an unstructured field value (a Subject) into out (reset
+ * first) as UTF-8, for search and display: B and Q encodings of UTF-8, US-ASCII and ISO-8859-1
+ * are decoded; a word in another charset, or malformed, is kept as it was written. White space
+ * between two adjacent encoded words is dropped (RFC 2047 6.2); control bytes become spaces; at
+ * most max bytes are written (cut on a UTF-8 character boundary).
+ */
+void header_decode_words(const char *in, size_t len, size_t max, struct buf *out);
+/* The decoded Subject of the message body[0..len) (at most 998 bytes), or NULL when absent. */
+char *header_subject(const char *body, size_t len);
+/*
  * Append an RFC 5322 date-time for t (seconds since the epoch, UTC) and tz offset minutes:
  * "Tue, 24 Nov 2026 17:12:49 +0000".
  */

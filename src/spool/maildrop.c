@@ -419,6 +419,7 @@ maildrop_take(struct maildrop *md, const char *name)
 	buf_append(&body, raw.ptr + off, raw.len - off);
 	buf_fini(&raw);
 	env.size = body.len;
+	env.subject = header_subject(body.ptr, body.len);
 
 	job = xcalloc(1, sizeof(*job));
 	job->md = md;

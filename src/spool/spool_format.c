@@ -88,6 +88,7 @@ spool_env_fini(struct spool_env *env)
 	free(env->auth_user);
 	free(env->client);
 	free(env->helo);
+	free(env->subject);
 	for (i = 0; i < env->n_rcpts; i++) {
 		free(env->rcpts[i].addr);
 		free(env->rcpts[i].orcpt);

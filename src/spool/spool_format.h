@@ -65,6 +65,11 @@ struct spool_env {
 	uint64_t next_attempt_ms;
 	struct spool_rcpt *rcpts;
 	size_t n_rcpts;
+	/*
+	 * The decoded Subject: at reception, for the email log's search. Never written to the
+	 * envelope (the body holds it); NULL after a decode.
+	 */
+	char *subject;
 };
 
 enum spool_format_result {

@@ -354,3 +354,17 @@ def test_metrics_count_deliveries(daemon_factory, fake_smtp):
     assert s['hikyaku_delivery_attempts_total{result="bounced"}'] == 0, s
     assert s['hikyaku_recipients_total{status="sent"}'] == 1, s
     assert s["hikyaku_messages_finished_total"] == 1, s
+
+
+def test_search_finds_decoded_subjects(daemon):
+    """Subjects are logged decoded (RFC 2047), so full-text search finds their words."""
+    from conftest import message
+    a = submit(daemon, ["one@dest.example"],
+               data=message(subject="=?utf-8?q?Invoice_caf=C3=A9_November?="))
+    b = submit(daemon, ["two@dest.example"], data=message(subject="plain weekly report"))
+    wait_search(daemon, "", 2)
+    assert [m["id"] for m in ctl(daemon, "/api/v1/messages?q=invoice")["messages"]] == [a]
+    assert [m["id"] for m in ctl(daemon, "/api/v1/messages?q=caf%C3%A9")["messages"]] == [a]
+    assert [m["id"] for m in ctl(daemon, "/api/v1/messages?q=weekly")["messages"]] == [b]
+    detail = ctl(daemon, "/api/v1/messages/" + a)
+    assert "Invoice caf\u00e9 November" in json.dumps(detail, ensure_ascii=False), detail

@@ -157,6 +157,48 @@ test_header_format_date_sweep(void **state)
 	buf_fini(&b);
 }
 
+static void
+check_decode(const char *in, const char *want)
+{
+	struct buf out = BUF_INIT;
+
+	header_decode_words(in, strlen(in), 998, &out);
+	if (strcmp(out.ptr ? out.ptr : "", want) != 0)
+		fail_msg("decode(%s) = \"%s\", want \"%s\"", in, out.ptr ? out.ptr : "", want);
+	buf_fini(&out);
+}
+
+static void
+test_header_decode_words(void **state)
+{
+	struct buf out = BUF_INIT;
+
+	(void)state;
+	check_decode("plain subject", "plain subject");
+	/* "こんにちは" in B, split over two words: the space between them goes (RFC 2047 6.2). */
+	check_decode("=?UTF-8?B?44GT44KT44Gr?= =?UTF-8?B?44Gh44Gv?=",
+	    "\xe3\x81\x93\xe3\x82\x93\xe3\x81\xab\xe3\x81\xa1\xe3\x81\xaf");
+	check_decode("Re: =?utf-8?q?caf=C3=A9_au_lait?= today", "Re: caf\xc3\xa9 au lait today");
+	check_decode("=?ISO-8859-1?Q?Andr=E9?= Pirard", "Andr\xc3\xa9 Pirard");
+	check_decode("=?us-ascii*en?q?hello?=", "hello");
+	/* Folded lines unfold to one space. */
+	check_decode("a long\r\n subject", "a long subject");
+	/* Another charset, a bad encoding, bad UTF-8 or a broken word stay as written. */
+	check_decode("=?ISO-2022-JP?B?GyRCJEgbKEI=?=", "=?ISO-2022-JP?B?GyRCJEgbKEI=?=");
+	check_decode("=?utf-8?x?abc?=", "=?utf-8?x?abc?=");
+	check_decode("=?utf-8?B?/w==?=", "=?utf-8?B?/w==?=");
+	check_decode("=?utf-8?Q?a=4?=", "=?utf-8?Q?a=4?=");
+	check_decode("=?utf-8?B?YWJj", "=?utf-8?B?YWJj");
+	/* Control bytes, decoded or literal, become spaces. */
+	check_decode("=?utf-8?Q?a=0Db?=", "a b");
+	check_decode("x\x01y", "x y");
+	/* The limit cuts on a character boundary. */
+	header_decode_words("=?UTF-8?B?44GT44KT?=", 20, 4, &out);
+	assert_int_equal(out.len, 3);
+	assert_memory_equal(out.ptr, "\xe3\x81\x93", 3);
+	buf_fini(&out);
+}
+
 int
 main(void)
 {
@@ -164,6 +206,7 @@ main(void)
 		cmocka_unit_test(test_header_section_len),
 		cmocka_unit_test(test_header_has_field),
 		cmocka_unit_test(test_header_get_field),
+		cmocka_unit_test(test_header_decode_words),
 		cmocka_unit_test(test_header_format_date),
 		cmocka_unit_test(test_header_format_date_sweep),
 	};
