@@ -82,6 +82,7 @@ conf_fini(struct conf *c)
 	free(c->api_listen.text);
 	free(c->api_token_file);
 	free(c->api_control_socket);
+	free(c->sendmail_socket);
 	free(c->log_level);
 	conf_strv_free(c->dns_forward, c->n_dns_forward);
 	free(c->dns_resolv_conf);

@@ -118,6 +118,11 @@ struct conf {
 	struct conf_addr api_listen; /* api.listen, default 127.0.0.1:8025 */
 	char *api_token_file;        /* NULL: TCP API answers 401 */
 	char *api_control_socket;    /* default <state>/control.sock */
+	/*
+	 * sendmail.socket: the local SMTP socket of the sendmail command (mode 0666). Default:
+	 * sendmail.sock beside api_control_socket; NULL when that would not fit a socket address.
+	 */
+	char *sendmail_socket;
 	uint64_t log_retention_ms;   /* log.retention, default 30d */
 	bool log_keep_bodies;        /* log.keep_bodies, default true */
 	char *log_level;             /* log.level: debug|info|warn|error, default info */

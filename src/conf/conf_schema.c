@@ -605,6 +605,50 @@ conf_set_addr(struct conf_ctx *ctx, const struct conf_key *k, const struct ynode
 	*a = parsed;
 }
 
+/* A Unix socket path ("/..." or "./..."), short enough for a socket address. */
+static void
+conf_set_socket_path(struct conf_ctx *ctx, const struct conf_key *k, const struct ynode *v,
+    void *dst)
+{
+	const char *s = conf_scalar(ctx, v, "a socket path");
+	struct conf_addr parsed;
+	const char *why = NULL;
+
+	(void)k;
+	if (s == NULL)
+		return;
+	if ((s[0] != '/' && s[0] != '.') || conf_addr_parse(s, &parsed, &why) == -1) {
+		conf_load_value_error(ctx, v, "%s is not a Unix socket path: %s (use "
+		    "/run/hikyaku/sendmail.sock)", log_q(s), why != NULL ? why :
+		    "it must start with / or .");
+		return;
+	}
+	free(parsed.text);
+	conf_replace_str(dst, s);
+}
+
+/* sendmail.sock in the directory of the control socket; NULL when the path would be too long. */
+static char *
+conf_sendmail_socket_default(const char *control_socket)
+{
+	const char *slash = strrchr(control_socket, '/');
+	struct conf_addr parsed;
+	const char *why = NULL;
+	char *path;
+
+	if (slash == NULL)
+		path = xstrdup("./sendmail.sock");
+	else
+		path = xasprintf("%.*ssendmail.sock", (int)(slash - control_socket + 1),
+		    control_socket);
+	if (conf_addr_parse(path, &parsed, &why) == -1) {
+		free(path);
+		return NULL;
+	}
+	free(parsed.text);
+	return path;
+}
+
 /* A list of scalars into a growing array: each item parsed by item_fn. */
 static void
 conf_set_cidrs(struct conf_ctx *ctx, const struct conf_key *k, const struct ynode *v, void *dst)
@@ -1102,6 +1146,8 @@ conf_finish(struct conf_ctx *ctx, void *obj, const struct ynode *map)
 		c->api_control_socket = xasprintf("%s%scontrol.sock", c->state,
 		    n > 0 && c->state[n - 1] == '/' ? "" : "/");
 	}
+	if (c->sendmail_socket == NULL && c->api_control_socket != NULL)
+		c->sendmail_socket = conf_sendmail_socket_default(c->api_control_socket);
 	for (i = 0; i < c->n_upstreams; i++) {
 		if (c->upstreams[i].helo == NULL)
 			c->upstreams[i].helo = xstrdup(c->hostname);
@@ -1336,6 +1382,13 @@ static const struct conf_key conf_api_keys[] = {
 
 static const struct conf_table conf_api_table = { CONF_KEYS(conf_api_keys) };
 
+static const struct conf_key conf_sendmail_keys[] = {
+	{ .name = "socket", .set = conf_set_socket_path,
+	  .off = offsetof(struct conf, sendmail_socket) },
+};
+
+static const struct conf_table conf_sendmail_table = { CONF_KEYS(conf_sendmail_keys) };
+
 static const struct conf_key conf_log_postfix_keys[] = {
 	{ .name = "target", .set = conf_set_str, .off = offsetof(struct conf, log_postfix_target) },
 	{ .name = "tag", .set = conf_set_str, .off = offsetof(struct conf, log_postfix_tag),
@@ -1430,6 +1483,7 @@ static const struct conf_key conf_top_keys[] = {
 	  .off2 = offsetof(struct conf, n_routes), .sub = &conf_route_table, .required = true },
 	{ .name = "retry", .set = conf_set_map, .off = 0, .sub = &conf_retry_table },
 	{ .name = "api", .set = conf_set_map, .off = 0, .sub = &conf_api_table },
+	{ .name = "sendmail", .set = conf_set_map, .off = 0, .sub = &conf_sendmail_table },
 	{ .name = "log", .set = conf_set_map, .off = 0, .sub = &conf_log_table },
 	{ .name = "delivery", .set = conf_set_map, .off = 0, .sub = &conf_delivery_table },
 	{ .name = "dns", .set = conf_set_map, .off = 0, .sub = &conf_dns_table },

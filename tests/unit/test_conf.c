@@ -392,6 +392,7 @@ test_defaults(void **state)
 	assert_string_equal(c->api_listen.text, "127.0.0.1:8025");
 	assert_null(c->api_token_file);
 	assert_string_equal(c->api_control_socket, "/var/lib/hikyaku/control.sock");
+	assert_string_equal(c->sendmail_socket, "/var/lib/hikyaku/sendmail.sock");
 	assert_int_equal(c->log_retention_ms, 30ull * 86400000);
 	assert_true(c->log_keep_bodies);
 	assert_string_equal(c->log_level, "info");
@@ -471,6 +472,7 @@ test_every_key_parsed(void **state)
 	assert_string_equal(c->api_listen.text, "[::1]:8025");
 	assert_string_equal(c->api_token_file, "/etc/hikyaku/api.token");
 	assert_string_equal(c->api_control_socket, "/run/hikyaku/control.sock");
+	assert_string_equal(c->sendmail_socket, "/run/hikyaku/sendmail.sock");
 	assert_string_equal(c->log_level, "debug");
 	assert_int_equal(c->log_trace, TRACE_SMTPD | TRACE_SPOOL);
 	assert_int_equal(c->log_retention_ms, 90ull * 86400000);
@@ -880,6 +882,43 @@ test_relative_paths_kept(void **state)
 		    "routes: [{name: d, mx: true}]\n");
 	assert_string_equal(c->spool, "./var/spool");
 	assert_string_equal(c->api_control_socket, "./var/lib/control.sock");
+	assert_string_equal(c->sendmail_socket, "./var/lib/sendmail.sock");
+	conf_unref(c);
+}
+
+static void
+test_sendmail_socket(void **state)
+{
+	struct conf *c;
+	struct conf_diag d;
+	char yaml[400];
+	static const char base[] = "listen: []\nupstreams: []\nroutes: [{name: d, mx: true}]\n";
+	int rc;
+
+	(void)state;
+	c = load_ok("listen: []\nupstreams: []\nroutes: [{name: d, mx: true}]\n"
+		    "sendmail: { socket: /srv/mail/sm.sock }\n");
+	assert_string_equal(c->sendmail_socket, "/srv/mail/sm.sock");
+	conf_unref(c);
+
+	/* Not a path, or too long for a socket address: refused with the position. */
+	conf_diag_init(&d);
+	snprintf(yaml, sizeof(yaml), "%ssendmail:\n  socket: localhost:25\n", base);
+	rc = conf_load_string("t.yaml", yaml, strlen(yaml), false, &c, &d);
+	assert_int_equal(rc, -1);
+	assert_non_null(strstr(d.text.ptr, "t.yaml:5:11: "));
+	assert_non_null(strstr(d.text.ptr, "not a Unix socket path"));
+	conf_diag_fini(&d);
+	conf_diag_init(&d);
+	snprintf(yaml, sizeof(yaml), "%ssendmail: { socket: /%0120d }\n", base, 0);
+	rc = conf_load_string("t.yaml", yaml, strlen(yaml), false, &c, &d);
+	assert_int_equal(rc, -1);
+	conf_diag_fini(&d);
+
+	/* A control socket whose sibling path would not fit: no sendmail socket by default. */
+	snprintf(yaml, sizeof(yaml), "%sapi: { control_socket: /%0100d/c.sock }\n", base, 0);
+	c = load_ok(yaml);
+	assert_null(c->sendmail_socket);
 	conf_unref(c);
 }
 
@@ -900,6 +939,7 @@ test_shipped_configs_load(void **state)
 	assert_string_equal(c->spool, "./var/spool");
 	assert_string_equal(c->state, "./var/lib");
 	assert_string_equal(c->api_control_socket, "./var/run/control.sock");
+	assert_string_equal(c->sendmail_socket, "./var/run/sendmail.sock");
 	assert_string_equal(c->api_listen.text, "127.0.0.1:8025");
 	assert_int_equal(c->n_upstreams, 0);
 	assert_true(c->routes[0].mx);
@@ -923,6 +963,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_golden),
 		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_sendmail_socket),
 		cmocka_unit_test(test_every_key_parsed),
 		cmocka_unit_test(test_multiple_errors),
 		cmocka_unit_test(test_too_many_problems_are_capped),
