@@ -140,6 +140,8 @@ smtpd_accept_resume_cb(evutil_socket_t fd, short what, void *arg)
 		if (sd->listens[i].lev != NULL)
 			evconnlistener_enable(sd->listens[i].lev);
 	}
+	if (sd->local.lev != NULL)
+		evconnlistener_enable(sd->local.lev);
 }
 
 static void
@@ -151,7 +153,8 @@ smtpd_accept_error_cb(struct evconnlistener *lev, void *arg)
 
 	/* EMFILE and friends would make the listener spin: pause it for a second. */
 	log_warn("smtpd", "accept_failed", "sess=0 listener=%s err=%s",
-	    log_q(l->sd->conf->listeners[l->index].addr.text),
+	    log_q(l->index == SMTPD_LOCAL ? l->sd->local_lst.addr.text :
+	    l->sd->conf->listeners[l->index].addr.text),
 	    log_q(evutil_socket_error_to_string(e)));
 	evconnlistener_disable(lev);
 	evtimer_add(l->sd->pause_ev, &tv);
@@ -167,6 +170,44 @@ smtpd_listens_stop(struct smtpd *sd)
 			evconnlistener_free(sd->listens[i].lev);
 		sd->listens[i].lev = NULL;
 	}
+}
+
+/*
+ * The sendmail socket: a fixed policy rather than a configured listener (no TLS, no AUTH; relay is
+ * allowed because the peer is a local user, smtpd_session.c). Kept across reloads.
+ */
+static int
+smtpd_local_start(struct smtpd *sd, int fd, struct hk_err *err)
+{
+	int on = 1;
+
+	sd->local_lst.tls = CONF_TLS_NONE;
+	sd->local_lst.auth = CONF_AUTH_NONE;
+	sd->local_lst.relay = 0;
+	sd->local_lst.name = "sendmail";
+	sd->local_lst.addr.text = "sendmail.sock";
+	sd->local.sd = sd;
+	sd->local.index = SMTPD_LOCAL;
+	if (fd < 0)
+		return 0;
+	/* Early talkers are caught as on TCP, where the kernel timestamps Unix stream data too. */
+	if (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof(on)) == -1)
+		log_debug("smtpd", "no_rx_timestamps", "sess=0 listener=sendmail errno=%d", errno);
+	sd->local.lev = evconnlistener_new(sd->base, smtpd_accept_cb, &sd->local,
+	    LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+	if (sd->local.lev == NULL)
+		return hk_err_set(err, HK_E_IO, "listen on the sendmail socket: cannot set up the "
+		    "event");
+	evconnlistener_set_error_cb(sd->local.lev, smtpd_accept_error_cb);
+	return 0;
+}
+
+static void
+smtpd_local_stop(struct smtpd *sd)
+{
+	if (sd->local.lev != NULL)
+		evconnlistener_free(sd->local.lev);
+	sd->local.lev = NULL;
 }
 
 static int
@@ -244,6 +285,8 @@ smtpd_new(const struct smtpd_params *p, struct hk_err *err)
 		goto fail;
 	if (smtpd_listens_start(sd, p->listen_fds, err) == -1)
 		goto fail;
+	if (smtpd_local_start(sd, p->local_fd, err) == -1)
+		goto fail;
 	return sd;
 fail:
 	smtpd_free(sd);
@@ -285,6 +328,7 @@ smtpd_shutdown(struct smtpd *sd, smtpd_done_fn done_cb, void *arg)
 	sd->done_cb = done_cb;
 	sd->done_arg = arg;
 	smtpd_listens_stop(sd);
+	smtpd_local_stop(sd);
 	log_info("smtpd", "shutdown", "sess=0 sessions=%zu commits_in_flight=%s", sd->n_sessions,
 	    LIST_EMPTY(&sd->commits) ? "no" : "yes");
 	/* Sessions are only freed from their own callbacks, so iterating is safe. */
@@ -311,6 +355,7 @@ smtpd_free(struct smtpd *sd)
 		return;
 	sd->done_cb = NULL;
 	smtpd_listens_stop(sd);
+	smtpd_local_stop(sd);
 	while ((s = TAILQ_FIRST(&sd->sessions)) != NULL)
 		smtpd_session_destroy(s);
 	/* Jobs still in flight complete later: they must find neither smtpd nor session. */

@@ -38,7 +38,11 @@ struct smtpd_params {
 	struct id_gen *ids;     /* borrowed */
 	smtpd_queued_fn queued_cb;
 	void *cb_arg;
-	/* Unix socket (sendmail -bs relay, later): -1 when none. */
+	/*
+	 * The sendmail socket (listening Unix socket, owned by main like listen_fds): -1 when none.
+	 * Its sessions are local submissions: no STARTTLS or AUTH, relay allowed, the Received:
+	 * field names the peer's uid (SO_PEERCRED), envelope source "sendmail".
+	 */
 	int local_fd;
 	/* Added: AUTH crypt(3) checks run here (borrowed); NULL runs them on the loop (tests). */
 	struct jobs_pool *auth_pool;

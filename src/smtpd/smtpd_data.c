@@ -189,9 +189,14 @@ smtpd_received(const struct smtpd_session *s, const struct smtpd_commit *c, uint
 {
 	const char *colon;
 
-	buf_printf(out, "Received: from %s (%s%s%s)\r\n", s->helo[0] != '\0' ? s->helo : "unknown",
-	    s->peer.ss_family == AF_INET6 && strchr(s->ip, ':') != NULL ? "[IPv6:" : "[", s->ip,
-	    "]");
+	/* The sendmail socket: the uid is what is known of the sender, as for the maildrop. */
+	if (s->local)
+		buf_printf(out, "Received: from local (uid %u)\r\n", s->local_uid);
+	else
+		buf_printf(out, "Received: from %s (%s%s%s)\r\n",
+		    s->helo[0] != '\0' ? s->helo : "unknown",
+		    s->peer.ss_family == AF_INET6 && strchr(s->ip, ':') != NULL ? "[IPv6:" : "[",
+		    s->ip, "]");
 	buf_printf(out, "\tby %s (hikyaku) with %s id %s", s->conf->hostname, smtpd_protocol(s),
 	    c->qid);
 	if (s->in_tls && s->tls_desc[0] != '\0') {
@@ -216,8 +221,11 @@ smtpd_build_body(struct smtpd_session *s, const struct smtpd_commit *c, uint64_t
 
 	buf_reserve(out, b->len + 1024);
 	smtpd_received(s, c, now_ms, out);
-	/* Authenticated submission (RFC 6409 8.2, 8.3): complete what a bare client left out. */
-	if (s->auth_user != NULL) {
+	/*
+	 * Authenticated or local submission (RFC 6409 8.2, 8.3): complete what a bare client left
+	 * out.
+	 */
+	if (s->auth_user != NULL || s->local) {
 		if (!header_has_field(b->ptr, b->len, "Message-ID"))
 			buf_printf(out, "Message-ID: <%s@%s>\r\n", c->qid, s->conf->hostname);
 		if (!header_has_field(b->ptr, b->len, "Date")) {
@@ -255,7 +263,7 @@ smtpd_commit_start(struct smtpd_session *s)
 	c->env.id = id_gen_next(sd->ids, now_ms);
 	id_format(c->env.id, c->qid);
 	c->env.received_ms = now_ms;
-	c->env.source = xstrdup("smtp");
+	c->env.source = xstrdup(s->local ? "sendmail" : "smtp");
 	c->env.listener = xstrdup(s->lst->name != NULL ? s->lst->name : s->lst->addr.text);
 	c->env.auth_user = smtpd_dup_or_null(s->auth_user);
 	c->env.client = smtpd_dup_or_null(s->ip);

@@ -132,6 +132,8 @@ struct smtpd_session {
 	bool esmtp;
 	bool tls_required;              /* starttls listener with auth required */
 	bool processing;                /* inside smtpd_session_process() */
+	bool local;                     /* on the sendmail socket: relay allowed, uid in Received: */
+	unsigned local_uid;             /* the peer's uid (SO_PEERCRED) when local */
 	char tls_desc[128];
 	char helo[SMTP_DOMAIN_MAX + 1];
 	char *auth_user;
@@ -159,8 +161,11 @@ struct smtpd_throttle_slot {
 struct smtpd_listen {
 	struct smtpd *sd;
 	struct evconnlistener *lev;
-	size_t index; /* into sd->conf->listeners */
+	size_t index; /* into sd->conf->listeners, or SMTPD_LOCAL */
 };
+
+/* Listener index of the sendmail socket (smtpd_params.local_fd). */
+#define SMTPD_LOCAL ((size_t)-1)
 
 struct smtpd {
 	struct event_base *base;
@@ -174,6 +179,8 @@ struct smtpd {
 	unsigned greet_delay_ms;
 	struct smtpd_listen *listens;
 	size_t n_listens;
+	struct smtpd_listen local;          /* the sendmail socket; local.lev NULL when none */
+	struct conf_listener local_lst;     /* its policy: no TLS, no AUTH, relay for local users */
 	TAILQ_HEAD(, smtpd_session) sessions;
 	size_t n_sessions;
 	unsigned long next_id;
@@ -196,6 +203,7 @@ void smtpd_commit_finished(struct smtpd *sd);
 void smtpd_sockaddr_text(const struct sockaddr *sa, char *out, size_t size);
 
 /* smtpd_session.c */
+/* listener_index: into sd->conf->listeners, or SMTPD_LOCAL for the sendmail socket. */
 struct smtpd_session *smtpd_session_new(struct smtpd *sd, evutil_socket_t fd,
     const struct sockaddr *sa, int salen, size_t listener_index);
 /* Append one reply line (enh may be NULL). */

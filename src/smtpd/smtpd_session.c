@@ -310,6 +310,9 @@ smtpd_rcpt_is_routed(const struct smtp_rcpt_args *r)
 static bool
 smtpd_relay_is_allowed(const struct smtpd_session *s)
 {
+	/* The sendmail socket: a local user submits, as through the maildrop. */
+	if (s->local)
+		return true;
 	if ((s->lst->relay & CONF_RELAY_AUTHENTICATED) && s->auth_user != NULL)
 		return true;
 	if ((s->lst->relay & CONF_RELAY_NETWORKS) &&
@@ -990,7 +993,20 @@ smtpd_session_new(struct smtpd *sd, evutil_socket_t fd, const struct sockaddr *s
 	s->sd = sd;
 	s->id = ++sd->next_id;
 	s->conf = conf_ref(sd->conf);
-	s->lst = &s->conf->listeners[listener_index];
+	if (listener_index == SMTPD_LOCAL) {
+		struct ucred cred;
+		socklen_t clen = sizeof(cred);
+
+		s->local = true;
+		s->lst = &sd->local_lst;
+		/* No credentials is impossible on a Unix stream socket; nobody's uid if it happens. */
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0)
+			s->local_uid = (unsigned)cred.uid;
+		else
+			s->local_uid = 65534;
+	} else {
+		s->lst = &s->conf->listeners[listener_index];
+	}
 	if (sd->tls_ctx != NULL && s->lst->tls != CONF_TLS_NONE) {
 		SSL_CTX_up_ref(sd->tls_ctx);
 		s->tls_ctx = sd->tls_ctx;
@@ -1034,8 +1050,12 @@ smtpd_session_new(struct smtpd *sd, evutil_socket_t fd, const struct sockaddr *s
 	if (s->lst->tls == CONF_TLS_IMPLICIT)
 		bufferevent_openssl_set_allow_dirty_shutdown(s->bev, 1);
 	smtpd_session_setup_bev(s);
-	log_info("smtpd", "connect", "sess=%lu client=%s listener=%s", s->id, s->ip,
-	    log_q(s->lst->name != NULL ? s->lst->name : s->lst->addr.text));
+	if (s->local)
+		log_info("smtpd", "connect", "sess=%lu client=%s listener=sendmail uid=%u", s->id,
+		    s->ip, s->local_uid);
+	else
+		log_info("smtpd", "connect", "sess=%lu client=%s listener=%s", s->id, s->ip,
+		    log_q(s->lst->name != NULL ? s->lst->name : s->lst->addr.text));
 	if (s->state == SMTPD_STATE_CONNECTED) {
 		/* Nothing is read before the greeting: early bytes stay in the kernel for the test. */
 		bufferevent_disable(s->bev, EV_READ);
