@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sysexits.h>
 #include <unistd.h>
 
@@ -63,6 +64,8 @@ struct serve {
 	struct id_gen ids;
 	SSL_CTX *tls_ctx;
 	int *listen_fds; /* one per conf->listeners[i] */
+	int sendmail_fd; /* the sendmail socket (conf->sendmail_socket), -1 when none */
+	char *sendmail_path; /* its path as bound (a reload does not move it) */
 	struct event *jobs_ev, *hup_ev, *term_ev, *int_ev, *watchdog_ev, *grace_ev;
 	bool stopping;
 	uint64_t started_ms;
@@ -859,6 +862,46 @@ serve_api_submit_cb(void *arg, const struct spool_env *env, struct buf *body,
 	return 0;
 }
 
+/*
+ * As root, before the control socket (they may share a directory): the sendmail socket, mode
+ * 0666 in a directory created 0755, so every local user can reach it; owned by the service user,
+ * who removes it at exit. A stale socket file is replaced (listener_bind).
+ */
+static int
+serve_sendmail_preinit(struct serve *sv, const struct privs_target *pt, struct hk_err *err)
+{
+	const char *sock = sv->conf->sendmail_socket;
+	const char *slash = sock ? strrchr(sock, '/') : NULL;
+	struct conf_addr addr;
+	struct stat st;
+	const char *why = NULL;
+
+	if (sock == NULL)
+		return 0;
+	if (slash != NULL && slash != sock) {
+		char *dir = xstrndup(sock, (size_t)(slash - sock));
+		int rc = privs_prepare_dir(dir, 0755, pt, err);
+
+		if (rc == 0 && stat(dir, &st) == 0 && (st.st_mode & S_IXOTH) == 0)
+			log_warn("main", "sendmail_socket_unreachable", "sess=main dir=%s fix=%s",
+			    log_q(dir), log_q("other users cannot reach the sendmail socket and use "
+			    "the maildrop; set sendmail.socket under /run/hikyaku"));
+		free(dir);
+		if (rc == -1)
+			return -1;
+	}
+	if (conf_addr_parse(sock, &addr, &why) == -1)
+		return hk_err_set(err, HK_E_CONFIG, "sendmail.socket %s: %s", sock, why);
+	sv->sendmail_fd = listener_bind(&addr, 0666, err);
+	free(addr.text);
+	if (sv->sendmail_fd == -1)
+		return -1;
+	sv->sendmail_path = xstrdup(sock);
+	if (pt->drop && chown(sock, pt->uid, pt->gid) == -1)
+		return hk_err_sys(err, errno, "chown %s", sock);
+	return 0;
+}
+
 /* As root: the control socket's directory, both API sockets and the token (api_preinit). */
 static int
 serve_api_preinit(struct serve *sv, const struct privs_target *pt, struct hk_err *err)
@@ -969,6 +1012,11 @@ serve_start(struct serve *sv)
 			return EX_CONFIG;
 		}
 	}
+	if (serve_sendmail_preinit(sv, &pt, &err) == -1) {
+		log_error("main", "start_failed", "sess=main step=sendmail_socket err=%s",
+		    log_q(err.text));
+		return EX_UNAVAILABLE;
+	}
 	if (serve_api_preinit(sv, &pt, &err) == -1) {
 		log_error("main", "start_failed", "sess=main step=api err=%s", log_q(err.text));
 		return EX_UNAVAILABLE;
@@ -1044,7 +1092,7 @@ serve_start(struct serve *sv)
 	sp.ids = &sv->ids;
 	sp.queued_cb = serve_queued_cb;
 	sp.cb_arg = sv;
-	sp.local_fd = -1;
+	sp.local_fd = sv->sendmail_fd;
 	sp.auth_pool = sv->auth_pool;
 	sv->smtpd = smtpd_new(&sp, &err);
 	if (sv->smtpd == NULL) {
@@ -1140,6 +1188,11 @@ serve_teardown(struct serve *sv)
 			close(sv->listen_fds[i]);
 		free(sv->listen_fds);
 	}
+	if (sv->sendmail_fd != -1) {
+		close(sv->sendmail_fd);
+		unlink(sv->sendmail_path);
+	}
+	free(sv->sendmail_path);
 	if (sv->tls_ctx)
 		SSL_CTX_free(sv->tls_ctx);
 	if (sv->base)
@@ -1163,6 +1216,7 @@ cli_serve(const struct cli_opts *o, int argc, char **argv)
 	}
 	memset(&sv, 0, sizeof(sv));
 	sv.api_pre.tcp_fd = sv.api_pre.control_fd = -1;
+	sv.sendmail_fd = -1;
 	sv.started_ms = clock_now_ms();
 	conf_diag_init(&diag);
 	if (conf_load(o->config, &sv.conf, &diag) == -1) {
