@@ -5,17 +5,21 @@
  *            [-q[TIME]] [--] [RCPT...]
  *
  * The message on standard input is read by proto/sendmail_msg (LF to CRLF, Bcc removed, -t
- * recipients, From/Date/Message-ID added) and written to the spool's maildrop/ (fsync'ed file
- * and directory) before exit 0; the daemon picks it up (spool/maildrop.h). The SMTP socket of
- * DESIGN.md 11 is not served yet, so the maildrop is the only path for now.
- * Exit codes (sysexits.h): 64 usage, 65 bad message or address, 69 -bs, 73 maildrop cannot be
- * written, 75 temporary (disk full), 77 queue not readable (-bp), 78 configuration.
+ * recipients, From/Date/Message-ID added), then submitted over the daemon's sendmail socket
+ * (sendmail.socket, cli_sendmail_smtp.h). When the daemon is not there (or stops talking before
+ * the message is queued) it is written to the spool's maildrop/ instead (fsync'ed file and
+ * directory) before exit 0; the daemon picks it up (spool/maildrop.h). -bs relays standard input
+ * and output to the socket and needs the daemon.
+ * Exit codes (sysexits.h): 64 usage, 65 bad message or address, 67 recipient refused by the
+ * daemon, 69 refused for another reason, 73 maildrop cannot be written, 75 temporary (disk full,
+ * daemon's 4xx, -bs without the daemon), 77 queue not readable (-bp), 78 configuration.
  * Thread: main thread; no daemon state.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +30,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_sendmail_smtp.h"
 #include "../conf/conf.h"
 #include "../proto/addr.h"
 #include "../proto/sendmail_msg.h"
@@ -325,6 +330,53 @@ sendmail_tz_minutes(time_t t)
 	return (int)(tm.tm_gmtoff / 60);
 }
 
+/*
+ * Submit through the daemon's socket: true when that settled it (*rc: 0 queued, or the refusal's
+ * exit code), false when the maildrop must take the message (no daemon, or it stopped talking).
+ */
+static bool
+sendmail_via_socket(const struct conf *c, const struct spool_env *env, const char *body,
+    size_t len, int *rc)
+{
+	const char *helo = c->hostname != NULL && c->hostname[0] != '\0' ? c->hostname : "localhost";
+	int fd;
+
+	if (c->sendmail_socket == NULL)
+		return false;
+	fd = sendmail_smtp_connect(c->sendmail_socket);
+	if (fd == -1)
+		return false;
+	switch (sendmail_smtp_submit(fd, helo, env, body, len, rc, NULL)) {
+	case SENDMAIL_SMTP_QUEUED:
+		*rc = EX_OK;
+		return true;
+	case SENDMAIL_SMTP_REFUSED:
+		return true;
+	case SENDMAIL_SMTP_UNAVAILABLE:
+	default:
+		*rc = EX_OK;
+		return false;
+	}
+}
+
+/* -bs: the session is the daemon's; without it, a 421 greeting says why. */
+static int
+sendmail_smtp_session(const struct conf *c)
+{
+	int fd = c->sendmail_socket != NULL ? sendmail_smtp_connect(c->sendmail_socket) : -1;
+
+	/* A client that goes away must not kill us mid-write: EPIPE is handled. */
+	signal(SIGPIPE, SIG_IGN);
+	if (fd == -1) {
+		static const char msg[] = "421 4.3.0 hikyaku is not running\r\n";
+
+		if (fsops_write_all(STDOUT_FILENO, msg, sizeof(msg) - 1) == -1)
+			return EX_IOERR;
+		return EX_TEMPFAIL;
+	}
+	return sendmail_smtp_relay(fd, STDIN_FILENO, STDOUT_FILENO);
+}
+
 static int
 sendmail_deliver(const struct sendmail_args *a, const struct conf *c)
 {
@@ -432,6 +484,8 @@ sendmail_deliver(const struct sendmail_args *a, const struct conf *c)
 	env.ret = a->ret;
 	env.envid = a->envid ? xstrdup(a->envid) : NULL;
 	env.source = xstrdup("sendmail");
+	if (sendmail_via_socket(c, &env, m.body.ptr ? m.body.ptr : "", m.body.len, &rc))
+		goto out;
 	if (maildrop_submit(c->spool, &env, m.body.ptr, m.body.len, name, &err) == -1) {
 		fprintf(stderr, "sendmail: mail not accepted: %s%s\n", err.text,
 		    err.code == HK_E_NOTFOUND ? " (start \"hikyaku serve\" once to create the spool)" :
@@ -568,15 +622,13 @@ cli_sendmail(const struct cli_opts *o, int argc, char **argv)
 		    "(see \"hikyaku sendmail -bp\" for the queue)\n");
 		return EX_OK;
 	}
-	if (a.mode == SENDMAIL_MODE_SMTP) {
-		/* TODO(sendmail socket): relay stdio to /run/hikyaku/sendmail.sock. */
-		fprintf(stderr, "sendmail: -bs is not supported yet\n");
-		return EX_UNAVAILABLE;
-	}
 	rc = sendmail_load_conf(o->config, &c);
 	if (rc != EX_OK)
 		return rc;
-	rc = a.mode == SENDMAIL_MODE_LIST ? sendmail_list(c) : sendmail_deliver(&a, c);
+	if (a.mode == SENDMAIL_MODE_SMTP)
+		rc = sendmail_smtp_session(c);
+	else
+		rc = a.mode == SENDMAIL_MODE_LIST ? sendmail_list(c) : sendmail_deliver(&a, c);
 	conf_unref(c);
 	return rc;
 }
