@@ -39,6 +39,7 @@
 #define API_RESEND_WINDOW 32
 #define API_RESEND_PAUSE_MS 100
 #define API_RESEND_JOBS_KEPT 100
+#define API_RESEND_JOBS_RUNNING 4   /* bulk jobs at once; more: 429 */
 #define API_RESEND_IDS_MAX 10000     /* in one {"ids": [...]} */
 #define API_RESEND_MATCH_MAX 1000000 /* messages one filter may select */
 #define API_RESEND_ERRORS_KEPT 50
@@ -488,6 +489,18 @@ api_resend_job_add_id(struct api_resend_job *job, uint64_t id)
 	job->ids[job->n++] = id;
 }
 
+/* Bulk jobs still collecting or resending. */
+static size_t
+api_resend_unfinished(const struct api_resend *rs)
+{
+	const struct api_resend_job *j;
+	size_t n = 0;
+
+	for (j = rs->jobs; j != NULL; j = j->next)
+		n += !j->finished;
+	return n;
+}
+
 /* Keep at most API_RESEND_JOBS_KEPT jobs: the oldest finished ones go first. */
 static void
 api_resend_jobs_trim(struct api_resend *rs)
@@ -709,6 +722,14 @@ api_resend_bulk_post(struct api *a, struct evhttp_request *req, const char *rest
 	if (a->resend == NULL || a->resend->stopping || a->bodies == NULL) {
 		json_decref(o);
 		api_reply_error(req, 503, "unavailable", "resend is not available");
+		return;
+	}
+	if (api_resend_unfinished(a->resend) >= API_RESEND_JOBS_RUNNING) {
+		json_decref(o);
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "10");
+		api_reply_error(req, 429, "too_many_jobs",
+		    "4 bulk resend jobs are running already: wait for one to finish "
+		    "(GET /api/v1/resend/{job})");
 		return;
 	}
 	job = api_resend_job_new(a->resend, only_failed);

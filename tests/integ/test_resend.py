@@ -335,3 +335,15 @@ def test_cli_resend_one_and_by_filter(daemon_factory, fake_smtp):
     assert r.returncode == 0, r
     assert "resent 2 of 2 messages" in r.stdout, r.stdout
     f.wait_messages(3)
+
+
+def test_bulk_resend_jobs_are_limited_with_429(daemon):
+    """At most 4 bulk jobs run at once; the fifth is told to come back (429, Retry-After)."""
+    ids = ["%016X" % (0x0123456789A00000 + i) for i in range(8000)]  # none exists: 404 each
+    got = [post(daemon, "/api/v1/resend", {"ids": ids}) for _ in range(5)]
+    assert [r.status for r in got[:4]] == [202] * 4, [r.status for r in got]
+    assert_error(got[4], 429, "too_many_jobs")
+    assert got[4].headers.get("retry-after") == "10", got[4].headers
+    for r in got[:4]:
+        wait_job(daemon, r.json["job"], 60.0)
+    assert post(daemon, "/api/v1/resend", {"ids": ids[:10]}).status == 202
