@@ -368,3 +368,19 @@ def test_search_finds_decoded_subjects(daemon):
     assert [m["id"] for m in ctl(daemon, "/api/v1/messages?q=weekly")["messages"]] == [b]
     detail = ctl(daemon, "/api/v1/messages/" + a)
     assert "Invoice caf\u00e9 November" in json.dumps(detail, ensure_ascii=False), detail
+
+
+def test_log_rebuilt_from_the_spool_at_start(daemon):
+    """The spool is the truth: with the email log deleted, queued mail is back in it after a
+    restart (DESIGN.md 8)."""
+    qid = submit(daemon, ["later@dest.example"])
+    wait_search(daemon, "", 1)
+    daemon.stop()
+    for suffix in ("", "-wal", "-shm"):
+        p = os.path.join(daemon.state, "hikyaku.db" + suffix)
+        if os.path.exists(p):
+            os.unlink(p)
+    daemon.start()
+    got = wait_search(daemon, "", 1)
+    assert [m["id"] for m in got] == [qid], got
+    assert got[0]["recipients"][0]["address"] == "later@dest.example", got
