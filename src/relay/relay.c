@@ -58,6 +58,7 @@ struct relay_up {
 	socklen_t addr_len;
 	uint64_t addr_expires_ms;
 	bool retired;                /* removed by a reload */
+	unsigned gen;                /* bumped by each (re)configuration */
 	unsigned users;              /* passes holding it */
 };
 
@@ -145,6 +146,7 @@ struct relay_conn {
 	struct relay_tx *tx;     /* current transaction */
 	struct relay_conn *next; /* idle list */
 	struct event *idle_ev;
+	unsigned gen;            /* up->gen when opened: older ones are never reused */
 	bool ready;
 	char tls[128];
 };
@@ -239,13 +241,12 @@ relay_read_password(const char *path, struct hk_err *err)
 	return buf_steal(&b);
 }
 
+/* Close u's idle connections. */
 static void
-relay_up_free(struct relay_up *u)
+relay_up_drop_idle(struct relay_up *u)
 {
 	struct relay_conn *c;
 
-	if (u == NULL)
-		return;
 	while ((c = u->idle) != NULL) {
 		u->idle = c->next;
 		smtpc_free(c->c);
@@ -253,6 +254,14 @@ relay_up_free(struct relay_up *u)
 		u->r->n_conns--;
 		free(c);
 	}
+}
+
+static void
+relay_up_free(struct relay_up *u)
+{
+	if (u == NULL)
+		return;
+	relay_up_drop_idle(u);
 	upstream_state_free(u->st);
 	if (u->ssl)
 		SSL_CTX_free(u->ssl);
@@ -304,6 +313,12 @@ relay_up_configure(struct relay_up *u, const struct conf *c, const struct conf_u
 	else
 		upstream_state_set_limits(u->st, &cu->limits);
 	upstream_state_set_breaker_min(u->st, c->delivery_breaker_open_ms);
+	/*
+	 * Connections opened under the old settings (host, port, TLS, credentials) must not carry
+	 * new mail: idle ones close now, busy ones close when their transaction ends.
+	 */
+	u->gen++;
+	relay_up_drop_idle(u);
 	return 0;
 }
 
@@ -1064,8 +1079,8 @@ relay_conn_release(struct relay_conn *c)
 	uint64_t keep = r->conf->delivery_idle_timeout_ms;
 	struct timeval tv;
 
-	if (c->up == NULL || c->up->retired || keep == 0 || r->stopping || !c->ready ||
-	    !smtpc_is_idle(c->c)) {
+	if (c->up == NULL || c->up->retired || c->gen != c->up->gen || keep == 0 || r->stopping ||
+	    !c->ready || !smtpc_is_idle(c->c)) {
 		relay_conn_free(c);
 		return;
 	}
@@ -1115,6 +1130,7 @@ relay_tx_connect(struct relay_tx *tx, const struct sockaddr_storage *addr, sockl
 
 	c->r = r;
 	c->up = tx->up;
+	c->gen = tx->up ? tx->up->gen : 0;
 	c->tx = tx;
 	tx->conn = c;
 	r->n_conns++;

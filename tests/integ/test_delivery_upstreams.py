@@ -6,6 +6,7 @@ upstreams (no loss, no duplicate). Timings are short (conftest.FAST_DELIVERY) an
 deadline.
 """
 
+import signal
 import subprocess
 import time
 
@@ -459,3 +460,27 @@ def test_messages_wait_for_the_probe_without_polling(daemon_factory, fake_smtp):
     # Every message but the probe (deferred by its timeout, next try in an hour).
     wait_until(lambda: tried_again() >= len(waiting) - 1, 20.0,
                "the waiting messages tried again after the probe")
+
+
+# ---------------------------------------------------------------------------------------------
+# Reload
+
+def test_reload_new_port_closes_reused_connections(daemon_factory, fake_smtp):
+    """An upstream whose port changes on SIGHUP: the next message goes to the new server, not
+    over a connection to the old one kept idle for reuse."""
+    old, new = fake_smtp("old"), fake_smtp("new")
+    d = delivery_daemon(daemon_factory, [upstream_conf("provider", old)],
+                        delivery={"connection_reuse": "60s"})
+    qid1 = submit(d, [GOOD])
+    only_at(old, [new], qid1, [GOOD])
+    wait_finished(d, qid1)
+    assert old.verbs().count("QUIT") == 0, "the first connection was not kept for reuse"
+    d.config["upstreams"] = [upstream_conf("provider", new)]
+    d.write_config()
+    since = d.log_size()
+    d.signal(signal.SIGHUP)
+    d.wait_for_log(r"event=reload_done", since=since)
+    qid2 = submit(d, [GOOD])
+    only_at(new, [old], qid2, [GOOD])
+    wait_finished(d, qid2)
+    assert_once([old, new], {qid1: [GOOD], qid2: [GOOD]})
