@@ -17,8 +17,8 @@ the calling script reads, and human progress on stderr.
       base64). A 503 is retried after its Retry-After (at most 1 s here). Prints "accepted",
       "seconds", "rate", "retries", and "first_ms"/"last_ms" (wall clock of the first request and
       the last 202).
-  resend URL TOKEN_FILE STATUS DEADLINE
-      POST /api/v1/resend {"filter":{"status":STATUS}} and polls GET /api/v1/resend/{job} every
+  resend URL TOKEN_FILE FILTER_JSON DEADLINE
+      POST /api/v1/resend {"filter":FILTER_JSON} and polls GET /api/v1/resend/{job} every
       20 ms until done. Prints "count", "done", "failed", "post_seconds" (the 202 of the POST) and
       "queued_seconds" (until the job says done), both from just before the POST.
 """
@@ -240,9 +240,9 @@ def cmd_send(argv):
 
 
 def cmd_resend(argv):
-    url, token_file, status, deadline = argv[0], argv[1], argv[2], float(argv[3])
+    url, token_file, deadline = argv[0], argv[1], float(argv[3])
     api = Api(url, token_of(token_file))
-    body = json.dumps({"filter": {"status": status}}).encode("utf-8")
+    body = json.dumps({"filter": json.loads(argv[2])}).encode("utf-8")
     t0 = time.perf_counter()
     code, _, data = api.request("POST", "/api/v1/resend", body)
     t_post = time.perf_counter() - t0
