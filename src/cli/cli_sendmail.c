@@ -46,7 +46,7 @@
 #define SENDMAIL_NAME_MAX 256 /* -F */
 
 enum sendmail_mode { SENDMAIL_MODE_DELIVER, SENDMAIL_MODE_LIST, SENDMAIL_MODE_SMTP,
-	SENDMAIL_MODE_QUEUE_RUN };
+	SENDMAIL_MODE_QUEUE_RUN, SENDMAIL_MODE_QUEUE_EVERY };
 
 struct sendmail_args {
 	enum sendmail_mode mode;
@@ -160,8 +160,11 @@ sendmail_parse_args(int argc, char **argv, struct sendmail_args *a)
 			a->mode = SENDMAIL_MODE_LIST;
 		} else if (strcmp(s, "-bs") == 0) {
 			a->mode = SENDMAIL_MODE_SMTP;
-		} else if (s[1] == 'q') {
+		} else if (strcmp(s, "-q") == 0) {
 			a->mode = SENDMAIL_MODE_QUEUE_RUN;
+		} else if (s[1] == 'q') {
+			/* -qTIME (a queue run every TIME) and -qI/-qR/-qS selections */
+			a->mode = SENDMAIL_MODE_QUEUE_EVERY;
 		} else if (s[1] == 'o' || strcmp(s, "-U") == 0 || strcmp(s, "-v") == 0 ||
 		    strcmp(s, "-n") == 0 || strcmp(s, "-G") == 0 || strncmp(s, "-B", 2) == 0) {
 			/* Delivery-mode, error-mode and similar options of the original: no effect
@@ -618,8 +621,14 @@ cli_sendmail(const struct cli_opts *o, int argc, char **argv)
 	if (rc != EX_OK)
 		return rc;
 	if (a.mode == SENDMAIL_MODE_QUEUE_RUN) {
-		printf("hikyaku delivers queued mail by itself; there is no queue run to start "
-		    "(see \"hikyaku sendmail -bp\" for the queue)\n");
+		/* As the original: attempt every queued message now ("hikyaku flush"). */
+		char *fargv[] = { (char *)"flush", NULL };
+
+		return cli_flush(o, 1, fargv);
+	}
+	if (a.mode == SENDMAIL_MODE_QUEUE_EVERY) {
+		printf("hikyaku delivers queued mail by itself; there is no periodic queue run to start "
+		    "(\"hikyaku sendmail -q\" retries everything now, \"-bp\" lists the queue)\n");
 		return EX_OK;
 	}
 	rc = sendmail_load_conf(o->config, &c);

@@ -251,11 +251,17 @@ def test_bp_lists_the_queue(sm, tmp_path):
     assert "-- 5 Kbytes in 1 Request." in out
 
 
-def test_q_is_accepted(sm):
-    for args in (["-q"], ["-q1h"]):
+def test_q_with_an_interval_is_accepted(sm):
+    for args in (["-q1h"], ["-q30m"]):
         r = sm.run(args)
         assert r.returncode == 0
-        assert b"automatic" in r.stdout or b"by itself" in r.stdout
+        assert b"by itself" in r.stdout
+
+
+def test_q_without_the_daemon_says_so(sm):
+    r = sm.run(["-q"])
+    assert r.returncode == 69, (r.stdout, r.stderr)
+    assert b"not running" in r.stderr
 
 
 def test_php_mail_drops_a_file(sm, tmp_path):

@@ -15,7 +15,8 @@ import time
 import pytest
 
 from conftest import (QUEUED_RE, ConnectionClosed, delivery_daemon, hikyaku_bin, received_qid,
-                      to_yaml, upstream_conf, wait_until)
+                      submit, to_yaml, upstream_conf, wait_env_state, wait_finished,
+                      wait_until)
 
 IO_DEADLINE = 10.0
 
@@ -309,3 +310,20 @@ def test_socket_huge_line(daemon):
         assert c.reply()[0] == 250
     finally:
         c.close()
+
+
+def test_q_retries_deferred_mail_now(daemon_factory, fake_smtp):
+    """sendmail -q, as the original: every queued message is attempted now, not at its retry
+    time (an hour away here)."""
+    up = fake_smtp("provider")
+    up.greeting = (421, "4.3.2 busy")
+    d = delivery_daemon(daemon_factory, [upstream_conf("provider", up)],
+                        retry={"schedule": ["1h"], "max_age": "5d"})
+    qid = submit(d, ["user@dest.example"])
+    wait_env_state(d, qid, "user@dest.example", "deferred")
+    up.greeting = (220, "provider ESMTP fake")
+    r = run_sendmail(d.config_path, ["-q"])
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert b"due now" in r.stdout
+    wait_finished(d, qid)
+    assert [received_qid(m) for m in up.messages] == [qid]
