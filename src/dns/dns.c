@@ -23,6 +23,7 @@
 
 #include "../conf/conf.h"
 #include "../util/clock.h"
+#include "../util/buf.h"
 #include "../util/log.h"
 #include "../util/xalloc.h"
 #include "dns.h"
@@ -33,6 +34,8 @@
 #define DNS_TYPE_MX 15
 #define DNS_TYPE_AAAA 28
 #define DNS_TYPE_TLSA 52
+#define DNS_TYPE_TXT 16
+#define DNS_TYPE_PTR 12
 #define DNS_RCODE_SERVFAIL 2
 #define DNS_RCODE_NXDOMAIN 3
 #define DNS_RCODE_REFUSED 5
@@ -40,7 +43,7 @@
 /* MX records considered before the best DNS_MAX_RESULTS are kept. */
 #define DNS_MX_COLLECT 256
 
-enum dns_kind { DNS_KIND_MX, DNS_KIND_ADDR, DNS_KIND_TLSA };
+enum dns_kind { DNS_KIND_MX, DNS_KIND_ADDR, DNS_KIND_TLSA, DNS_KIND_TXT, DNS_KIND_PTR };
 
 struct dns_query;
 
@@ -71,12 +74,17 @@ struct dns_query {
 		dns_mx_fn mx;
 		dns_addr_fn addr;
 		dns_tlsa_fn tlsa;
+		dns_txt_fn txt;
+		dns_ptr_fn ptr;
 	} cb;
+	char *txt_mem; /* TXT: the joined strings r.txt.recs[] point into */
 	void *arg;
 	union {
 		struct dns_mx_result mx;
 		struct dns_addr_result addr;
 		struct dns_tlsa_result tlsa;
+		struct dns_txt_result txt;
+		struct dns_ptr_result ptr;
 	} r;
 };
 
@@ -390,6 +398,80 @@ dns_tlsa_answer(struct dns_query *q, int err, const struct ub_result *res)
 		    skipped);
 }
 
+/*
+ * TXT: RFC 1035 3.3.14, one or more <character-string>s (a length byte, then that many bytes),
+ * joined without separator (RFC 7208 3.3). Every record is copied into one block, q->txt_mem.
+ */
+static void
+dns_txt_answer(struct dns_query *q, int err, const struct ub_result *res)
+{
+	struct dns_txt_result *r = &q->r.txt;
+	struct dns_answers a;
+	struct dns_rdata rd;
+	size_t total = 0, used = 0, bad = 0, i;
+	size_t offs[DNS_TXT_MAX];
+
+	r->status = dns_classify(err, res, r->why, sizeof(r->why));
+	r->secure = res != NULL && res->secure;
+	if (r->status != DNS_OK)
+		return;
+	dns_answers_init(&a, res, DNS_TYPE_TXT);
+	while (dns_answers_next(&a, &rd))
+		total += rd.len + 1;
+	q->txt_mem = xmalloc(total + 1);
+	dns_answers_init(&a, res, DNS_TYPE_TXT);
+	while (r->n < DNS_TXT_MAX && dns_answers_next(&a, &rd)) {
+		const uint8_t *p = rd.p + rd.off;
+		size_t o = 0, start = used;
+
+		while (o < rd.len && o + 1 + p[o] <= rd.len) {
+			memcpy(q->txt_mem + used, p + o + 1, p[o]);
+			used += p[o];
+			o += 1 + (size_t)p[o];
+		}
+		if (o != rd.len) {
+			used = start;
+			bad++;
+			continue;
+		}
+		q->txt_mem[used++] = '\0';
+		offs[r->n] = start;
+		r->lens[r->n] = used - 1 - start;
+		r->n++;
+	}
+	for (i = 0; i < r->n; i++)
+		r->recs[i] = q->txt_mem + offs[i];
+	if (bad > 0)
+		snprintf(r->why, sizeof(r->why), "%zu malformed TXT records skipped", bad);
+	if (r->n == 0) {
+		r->status = DNS_TEMPFAIL;
+		dns_why(r->why, sizeof(r->why), "TXT answer without a usable record");
+	}
+}
+
+static void
+dns_ptr_answer(struct dns_query *q, int err, const struct ub_result *res)
+{
+	struct dns_ptr_result *r = &q->r.ptr;
+	struct dns_answers a;
+	struct dns_rdata rd;
+
+	r->status = dns_classify(err, res, r->why, sizeof(r->why));
+	r->secure = res != NULL && res->secure;
+	if (r->status != DNS_OK)
+		return;
+	dns_answers_init(&a, res, DNS_TYPE_PTR);
+	while (r->n < DNS_PTR_MAX && dns_answers_next(&a, &rd)) {
+		if (dns_wire_name(rd.p, rd.ptr_ok ? rd.p_len : rd.off + rd.len, rd.off, rd.ptr_ok,
+		    r->names[r->n], sizeof(r->names[r->n])) == 0)
+			r->n++;
+	}
+	if (r->n == 0) {
+		r->status = DNS_TEMPFAIL;
+		dns_why(r->why, sizeof(r->why), "PTR answer without a usable host name");
+	}
+}
+
 /* ---- query life ---- */
 
 static void
@@ -489,6 +571,10 @@ dns_sub_answer(struct dns_sub *s, int err, const struct ub_result *res)
 		dns_mx_answer(q, err, res);
 	else if (q->kind == DNS_KIND_TLSA)
 		dns_tlsa_answer(q, err, res);
+	else if (q->kind == DNS_KIND_TXT)
+		dns_txt_answer(q, err, res);
+	else if (q->kind == DNS_KIND_PTR)
+		dns_ptr_answer(q, err, res);
 	else
 		dns_addr_answer(s, err, res);
 }
@@ -529,6 +615,12 @@ dns_timeout_cb(evutil_socket_t fd, short what, void *arg)
 		} else if (q->kind == DNS_KIND_TLSA) {
 			q->r.tlsa.status = DNS_TEMPFAIL;
 			dns_why(q->r.tlsa.why, sizeof(q->r.tlsa.why), why);
+		} else if (q->kind == DNS_KIND_TXT) {
+			q->r.txt.status = DNS_TEMPFAIL;
+			dns_why(q->r.txt.why, sizeof(q->r.txt.why), why);
+		} else if (q->kind == DNS_KIND_PTR) {
+			q->r.ptr.status = DNS_TEMPFAIL;
+			dns_why(q->r.ptr.why, sizeof(q->r.ptr.why), why);
 		}
 	}
 	dns_query_finish(q);
@@ -553,6 +645,7 @@ dns_query_free(struct dns_query *q)
 {
 	event_free(q->timer);
 	event_free(q->done_ev);
+	free(q->txt_mem);
 	free(q);
 }
 
@@ -574,6 +667,12 @@ dns_done_cb(evutil_socket_t fd, short what, void *arg)
 		break;
 	case DNS_KIND_TLSA:
 		q->cb.tlsa(q->arg, &q->r.tlsa);
+		break;
+	case DNS_KIND_TXT:
+		q->cb.txt(q->arg, &q->r.txt);
+		break;
+	case DNS_KIND_PTR:
+		q->cb.ptr(q->arg, &q->r.ptr);
 		break;
 	}
 	dns_query_free(q);
@@ -718,6 +817,71 @@ dns_tlsa(struct dns *d, const char *host, unsigned port, dns_tlsa_fn cb, void *a
 	if (port == 0 || port > 65535 || !dns_name_normalise(host, q->name, sizeof(q->name)) ||
 	    !dns_name_normalise(qname, q->name, sizeof(q->name))) {
 		dns_query_invalid(q, q->r.tlsa.why, sizeof(q->r.tlsa.why), &q->r.tlsa.status);
+		return;
+	}
+	dns_sub_start(q, 0);
+	dns_query_check(q);
+}
+
+void
+dns_txt(struct dns *d, const char *name, dns_txt_fn cb, void *arg)
+{
+	static const int types[] = { DNS_TYPE_TXT };
+	struct dns_query *q;
+
+	HK_ASSERT_LOOP();
+	q = dns_query_start(d, DNS_KIND_TXT, arg, types, HK_ARRAY_LEN(types));
+	q->cb.txt = cb;
+	if (!dns_name_normalise(name, q->name, sizeof(q->name))) {
+		dns_query_invalid(q, q->r.txt.why, sizeof(q->r.txt.why), &q->r.txt.status);
+		return;
+	}
+	dns_sub_start(q, 0);
+	dns_query_check(q);
+}
+
+int
+dns_reverse_name(const char *ip, const char *zone, char *out, size_t size)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char a[16];
+	struct buf b;
+	int i, rc = -1;
+
+	buf_init(&b);
+	if (inet_pton(AF_INET, ip, a) == 1) {
+		for (i = 3; i >= 0; i--)
+			buf_printf(&b, "%u.", a[i]);
+	} else if (inet_pton(AF_INET6, ip, a) == 1) {
+		/* RFC 3596 2.5: nibbles, lowest first. */
+		for (i = 15; i >= 0; i--)
+			buf_printf(&b, "%c.%c.", hex[a[i] & 15], hex[a[i] >> 4]);
+	} else {
+		goto done;
+	}
+	buf_append_str(&b, zone);
+	if (b.len < size) {
+		memcpy(out, b.ptr, b.len + 1);
+		rc = 0;
+	}
+done:
+	buf_fini(&b);
+	return rc;
+}
+
+void
+dns_ptr(struct dns *d, const char *ip, dns_ptr_fn cb, void *arg)
+{
+	static const int types[] = { DNS_TYPE_PTR };
+	struct dns_query *q;
+	char qname[DNS_NAME_MAX];
+
+	HK_ASSERT_LOOP();
+	q = dns_query_start(d, DNS_KIND_PTR, arg, types, HK_ARRAY_LEN(types));
+	q->cb.ptr = cb;
+	if (dns_reverse_name(ip, strchr(ip, ':') != NULL ? "ip6.arpa" : "in-addr.arpa", qname,
+	    sizeof(qname)) == -1 || !dns_name_normalise(qname, q->name, sizeof(q->name))) {
+		dns_query_invalid(q, q->r.ptr.why, sizeof(q->r.ptr.why), &q->r.ptr.status);
 		return;
 	}
 	dns_sub_start(q, 0);

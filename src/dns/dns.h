@@ -71,9 +71,32 @@ struct dns_tlsa_result {
 	char why[128];
 };
 
+/* TXT records (each one's character-strings joined, RFC 7208 3.3); text borrowed for the call. */
+#define DNS_TXT_MAX 32
+struct dns_txt_result {
+	enum dns_status status;
+	bool secure;
+	size_t n;
+	const char *recs[DNS_TXT_MAX]; /* NUL-terminated; lens[] counts bytes (NULs inside too) */
+	size_t lens[DNS_TXT_MAX];
+	char why[128];
+};
+
+/* PTR names of an address (lower case, no trailing dot). */
+#define DNS_PTR_MAX 8
+struct dns_ptr_result {
+	enum dns_status status;
+	bool secure;
+	size_t n;
+	char names[DNS_PTR_MAX][DNS_NAME_MAX];
+	char why[128];
+};
+
 typedef void (*dns_mx_fn)(void *arg, const struct dns_mx_result *r);
 typedef void (*dns_addr_fn)(void *arg, const struct dns_addr_result *r);
 typedef void (*dns_tlsa_fn)(void *arg, const struct dns_tlsa_result *r);
+typedef void (*dns_txt_fn)(void *arg, const struct dns_txt_result *r);
+typedef void (*dns_ptr_fn)(void *arg, const struct dns_ptr_result *r);
 
 struct dns_params {
 	const char *resolv_conf;   /* NULL: /etc/resolv.conf */
@@ -110,6 +133,23 @@ void dns_addrs(struct dns *d, const char *host, dns_addr_fn cb, void *arg);
  * type 0) are skipped: status DNS_OK with n 0 means a TLSA set exists but none is usable here.
  */
 void dns_tlsa(struct dns *d, const char *host, unsigned port, dns_tlsa_fn cb, void *arg);
+
+/*
+ * TXT records of name ("_" labels allowed: _dmarc, _domainkey). At most DNS_TXT_MAX records;
+ * a record over 65535 bytes cannot occur. NXDOMAIN/NODATA as for the other queries.
+ */
+void dns_txt(struct dns *d, const char *name, dns_txt_fn cb, void *arg);
+/*
+ * PTR records of the numeric address ip (IPv4 or IPv6 text), looked up under in-addr.arpa or
+ * ip6.arpa. Text that is not an address gives DNS_NXDOMAIN without a query.
+ */
+void dns_ptr(struct dns *d, const char *ip, dns_ptr_fn cb, void *arg);
+/*
+ * The reverse name of ip below zone ("1.2.0.192" + "." + zone for 192.0.2.1; nibbles for IPv6):
+ * the query names of DNS blocklists ("in-addr.arpa"/"ip6.arpa" for PTR). -1 when ip is not an
+ * address or the result does not fit out.
+ */
+HK_MUST_CHECK int dns_reverse_name(const char *ip, const char *zone, char *out, size_t size);
 
 const char *dns_status_name(enum dns_status s);
 

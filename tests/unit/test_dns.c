@@ -50,6 +50,11 @@ static const char zone[] =
     "_25._tcp.mx1.example. 300 IN TLSA 3 0 0 "
     "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
     "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f40\n"
+    "txt.example. 300 IN TXT \"v=spf1 \" \"-all\"\n"
+    "txt.example. 300 IN TXT \"second\"\n"
+    "2.2.0.192.in-addr.arpa. 300 IN PTR Mail.Host.example.\n"
+    "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa. 300 IN PTR "
+    "v6.host.example.\n"
     "$SERVFAIL broken.example\n"
     "$DROP slow.example\n";
 
@@ -693,6 +698,129 @@ test_tlsa_parsed(void **state)
 	env_close(&e);
 }
 
+/* ---- TXT and PTR ---- */
+
+struct got_txt {
+	int count;
+	enum dns_status status;
+	size_t n;
+	char recs[4][128];
+};
+
+static void
+txt_cb(void *arg, const struct dns_txt_result *r)
+{
+	struct got_txt *g = arg;
+	size_t i;
+
+	g->count++;
+	g->status = r->status;
+	g->n = r->n;
+	for (i = 0; i < r->n && i < 4; i++) {
+		assert_int_equal(strlen(r->recs[i]), r->lens[i]);
+		snprintf(g->recs[i], sizeof(g->recs[i]), "%s", r->recs[i]);
+	}
+}
+
+struct got_ptr {
+	int count;
+	struct dns_ptr_result r;
+};
+
+static void
+ptr_cb(void *arg, const struct dns_ptr_result *r)
+{
+	struct got_ptr *g = arg;
+
+	g->count++;
+	g->r = *r;
+}
+
+static void
+test_txt_joined(void **state)
+{
+	struct env e;
+	struct got_txt g = { 0 };
+
+	(void)state;
+	env_open(&e, fake.port, 5000);
+	dns_txt(e.dns, "TXT.example.", txt_cb, &g);
+	assert_int_equal(g.count, 0);
+	assert_true(run_until(e.base, &g.count, 1, 10000));
+	assert_int_equal(g.status, DNS_OK);
+	assert_int_equal(g.n, 2);
+	/* Character-strings of one record are joined without a space (RFC 7208 3.3). */
+	assert_true((strcmp(g.recs[0], "v=spf1 -all") == 0 && strcmp(g.recs[1], "second") == 0) ||
+	    (strcmp(g.recs[1], "v=spf1 -all") == 0 && strcmp(g.recs[0], "second") == 0));
+
+	memset(&g, 0, sizeof(g));
+	dns_txt(e.dns, "host.example", txt_cb, &g);
+	assert_true(run_until(e.base, &g.count, 1, 10000));
+	assert_int_equal(g.status, DNS_NODATA);
+	assert_int_equal(g.n, 0);
+
+	memset(&g, 0, sizeof(g));
+	dns_txt(e.dns, "_dmarc.none.example", txt_cb, &g);
+	assert_true(run_until(e.base, &g.count, 1, 10000));
+	assert_int_equal(g.status, DNS_NXDOMAIN);
+
+	memset(&g, 0, sizeof(g));
+	dns_txt(e.dns, "bad name!", txt_cb, &g);
+	assert_int_equal(g.count, 0);
+	assert_true(run_until(e.base, &g.count, 1, 10000));
+	assert_int_equal(g.status, DNS_NXDOMAIN);
+	env_close(&e);
+}
+
+static void
+test_ptr_v4_v6(void **state)
+{
+	struct env e;
+	struct got_ptr g = { 0 };
+
+	(void)state;
+	env_open(&e, fake.port, 5000);
+	dns_ptr(e.dns, "192.0.2.2", ptr_cb, &g);
+	assert_int_equal(g.count, 0);
+	assert_true(run_until(e.base, &g.count, 1, 10000));
+	assert_int_equal(g.r.status, DNS_OK);
+	assert_int_equal(g.r.n, 1);
+	assert_string_equal(g.r.names[0], "mail.host.example");
+
+	memset(&g, 0, sizeof(g));
+	dns_ptr(e.dns, "2001:db8::1", ptr_cb, &g);
+	assert_true(run_until(e.base, &g.count, 1, 10000));
+	assert_int_equal(g.r.status, DNS_OK);
+	assert_string_equal(g.r.names[0], "v6.host.example");
+
+	memset(&g, 0, sizeof(g));
+	dns_ptr(e.dns, "192.0.2.99", ptr_cb, &g);
+	assert_true(run_until(e.base, &g.count, 1, 10000));
+	assert_int_equal(g.r.status, DNS_NXDOMAIN);
+
+	memset(&g, 0, sizeof(g));
+	dns_ptr(e.dns, "not-an-ip", ptr_cb, &g);
+	assert_int_equal(g.count, 0);
+	assert_true(run_until(e.base, &g.count, 1, 10000));
+	assert_int_equal(g.r.status, DNS_NXDOMAIN);
+	env_close(&e);
+}
+
+static void
+test_reverse_name(void **state)
+{
+	char out[128];
+
+	(void)state;
+	assert_int_equal(dns_reverse_name("192.0.2.1", "zen.example", out, sizeof(out)), 0);
+	assert_string_equal(out, "1.2.0.192.zen.example");
+	assert_int_equal(dns_reverse_name("2001:db8::2", "ip6.arpa", out, sizeof(out)), 0);
+	assert_string_equal(out,
+	    "2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa");
+	assert_int_equal(dns_reverse_name("192.0.2", "x", out, sizeof(out)), -1);
+	assert_int_equal(dns_reverse_name("192.0.2.1", "zen.example", out, 10), -1);
+}
+
 /* ---- failures ---- */
 
 static void
@@ -963,6 +1091,9 @@ main(void)
 		cmocka_unit_test(test_addrs_nodata_nxdomain),
 		cmocka_unit_test(test_addrs_literal_without_query),
 		cmocka_unit_test(test_tlsa_parsed),
+		cmocka_unit_test(test_txt_joined),
+		cmocka_unit_test(test_ptr_v4_v6),
+		cmocka_unit_test(test_reverse_name),
 		cmocka_unit_test(test_servfail_is_tempfail),
 		cmocka_unit_test(test_silent_server_times_out),
 		cmocka_unit_test(test_dropped_query_times_out),
