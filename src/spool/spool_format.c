@@ -88,6 +88,7 @@ spool_env_fini(struct spool_env *env)
 	free(env->auth_user);
 	free(env->client);
 	free(env->helo);
+	free(env->route);
 	free(env->subject);
 	for (i = 0; i < env->n_rcpts; i++) {
 		free(env->rcpts[i].addr);
@@ -187,6 +188,11 @@ spool_format_encode(const struct spool_env *env, struct buf *out)
 		spool_put_attr(out, "helo", env->helo);
 		buf_putc(out, '\n');
 	}
+	if (env->route != NULL) {
+		buf_append_str(out, "route ");
+		spool_put_value(out, env->route);
+		buf_putc(out, '\n');
+	}
 	buf_printf(out, "size %" PRIu64 "\nattempts %u next=%" PRIu64 "\n", env->size,
 	    env->attempts, env->next_attempt_ms);
 	for (i = 0; i < env->n_rcpts; i++) {
@@ -221,6 +227,7 @@ enum {
 	SPOOL_REC_SOURCE = 1u << 3,
 	SPOOL_REC_SIZE = 1u << 4,
 	SPOOL_REC_ATTEMPTS = 1u << 5,
+	SPOOL_REC_ROUTE = 1u << 6,
 };
 
 static int
@@ -451,6 +458,14 @@ spool_dec_source(struct spool_dec *d, const struct spool_tok *t, size_t nt,
 }
 
 static int
+spool_dec_route(struct spool_dec *d, const struct spool_tok *t, size_t nt, struct spool_env *env)
+{
+	if (nt != 2 || t[1].n == 0)
+		return spool_dec_fail(d, "bad route record");
+	return spool_dec_str(d, &t[1], &env->route);
+}
+
+static int
 spool_dec_rcpt_attrs(struct spool_dec *d, const struct spool_tok *t, size_t nt,
     struct spool_rcpt *r)
 {
@@ -519,6 +534,7 @@ static const struct {
 	{ "from", SPOOL_REC_FROM, spool_dec_from },
 	{ "source", SPOOL_REC_SOURCE, spool_dec_source },
 	{ "size", SPOOL_REC_SIZE, spool_dec_size },
+	{ "route", SPOOL_REC_ROUTE, spool_dec_route },
 	{ "attempts", SPOOL_REC_ATTEMPTS, spool_dec_attempts },
 	{ "rcpt", 0, spool_dec_rcpt },
 };

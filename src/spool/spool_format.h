@@ -7,6 +7,7 @@
  *   received 1732468369123
  *   from app@example.com ret=HDRS envid=abc body=8BITMIME smtputf8
  *   source smtp listener=127.0.0.1:2525 user=app client=127.0.0.1 helo=app.example
+ *   route backup-first                     (optional)
  *   size 4211
  *   attempts 0 next=1732468369123
  *   rcpt 0 state=queued to=a@example.net notify=FAILURE,DELAY orcpt=rfc822;a@example.net
@@ -60,6 +61,12 @@ struct spool_env {
 	char *auth_user; /* NULL when not authenticated */
 	char *client;   /* client IP text, NULL when local */
 	char *helo;     /* NULL when absent */
+	/*
+	 * Optional record "route NAME": the configured route the submitter chose (the API's
+	 * "route" field), used instead of route matching while it names a route. NULL: none.
+	 * Envelopes written before this record existed decode with NULL.
+	 */
+	char *route;
 	uint64_t size;  /* body bytes */
 	unsigned attempts;
 	uint64_t next_attempt_ms;

@@ -620,6 +620,43 @@ test_add_rcpt_copies(void **state)
 	spool_env_fini(NULL);
 }
 
+/* The optional route record: written only when set, old envelopes (without it) still decode. */
+static void
+test_route_record_both_ways(void **state)
+{
+	struct spool_env e, d;
+	struct buf b = BUF_INIT;
+	const char *why = NULL;
+
+	(void)state;
+	env_min(&e);
+	e.route = xstrdup("backup first");
+	spool_format_encode(&e, &b);
+	assert_non_null(strstr(b.ptr, "\nroute backup+20first\n"));
+	assert_int_equal(spool_format_decode(b.ptr, b.len, &d, &why), SPOOL_FORMAT_OK);
+	assert_string_equal(d.route, "backup first");
+	spool_env_fini(&d);
+	free(e.route);
+	e.route = NULL;
+	buf_reset(&b);
+	spool_format_encode(&e, &b);
+	assert_null(strstr(b.ptr, "route"));
+	assert_int_equal(spool_format_decode(b.ptr, b.len, &d, &why), SPOOL_FORMAT_OK);
+	assert_null(d.route);
+	spool_env_fini(&d);
+	spool_env_fini(&e);
+	buf_fini(&b);
+	/* An envelope as written before the record existed. */
+	assert_int_equal(decode_sealed(HDR MIN_RECS, NULL), SPOOL_FORMAT_OK);
+	assert_int_equal(decode_sealed(HDR MIN_RECS "route a\nroute b\n", &why),
+	    SPOOL_FORMAT_BAD);
+	assert_string_equal(why, "duplicate record");
+	assert_int_equal(decode_sealed(HDR MIN_RECS "route\n", &why), SPOOL_FORMAT_BAD);
+	assert_string_equal(why, "bad route record");
+	assert_int_equal(decode_sealed(HDR MIN_RECS "route a b\n", &why), SPOOL_FORMAT_BAD);
+	assert_string_equal(why, "bad route record");
+}
+
 int
 main(void)
 {
@@ -640,6 +677,7 @@ main(void)
 		cmocka_unit_test(test_decode_too_large),
 		cmocka_unit_test(test_rcpt_state_names),
 		cmocka_unit_test(test_add_rcpt_copies),
+		cmocka_unit_test(test_route_record_both_ways),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
