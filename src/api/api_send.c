@@ -251,6 +251,7 @@ api_send_build_mime(struct api_send_op *op, uint64_t now_ms, struct buf *body)
 		return -1;
 	}
 	op->env.from = xstrdup(op->msg.msg.from.address);
+	op->env.route = op->msg.route ? xstrdup(op->msg.route) : NULL;
 	for (i = 0; i < out.rcpt_count; i++)
 		spool_env_add_rcpt(&op->env, out.rcpts[i], 0, NULL);
 	api_send_received(op, now_ms, body);
@@ -344,6 +345,18 @@ api_send_key_in_flight(const struct api *a, const char *key)
 
 /* ---- handlers ---- */
 
+static bool
+api_send_route_is_known(const struct conf *c, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < c->n_routes; i++) {
+		if (strcmp(c->routes[i].name, name) == 0)
+			return true;
+	}
+	return false;
+}
+
 static void
 api_send_peer(struct api_send_op *op)
 {
@@ -396,6 +409,11 @@ api_send_start(struct api *a, struct evhttp_request *req, bool raw)
 		 : api_send_parse(body, len, &lim, &op->msg, &e);
 	if (rc == -1) {
 		api_send_error(op, e.status, e.code, e.message);
+		return;
+	}
+	if (!raw && op->msg.route != NULL && !api_send_route_is_known(a->conf, op->msg.route)) {
+		api_send_error(op, 422, "unknown_route",
+		    "route: no route of that name in the configuration");
 		return;
 	}
 	if (key == NULL) {

@@ -354,7 +354,7 @@ api_send_parse(const char *body, size_t len, const struct api_send_limits *lim,
     struct api_send_req *req, struct api_send_error *e)
 {
 	static const char *const keys[] = { "from", "to", "cc", "bcc", "reply_to", "subject", "text",
-		"html", "headers", "attachments", NULL };
+		"html", "headers", "attachments", "route", NULL };
 	const json_t *from, *to, *cc, *bcc, *rt;
 	size_t n, pos = 0;
 
@@ -410,8 +410,13 @@ api_send_parse(const char *body, size_t len, const struct api_send_limits *lim,
 	    api_opt_string(req->root, "text", &req->msg.text, &req->msg.text_len, e) == -1 ||
 	    api_opt_string(req->root, "html", &req->msg.html, &req->msg.html_len, e) == -1 ||
 	    api_headers(req, json_object_get(req->root, "headers"), e) == -1 ||
-	    api_attachments(req, json_object_get(req->root, "attachments"), lim, e) == -1)
+	    api_attachments(req, json_object_get(req->root, "attachments"), lim, e) == -1 ||
+	    api_opt_string(req->root, "route", &req->route, NULL, e) == -1)
 		goto fail;
+	if (req->route != NULL && req->route[0] == '\0') {
+		api_send_fail(e, 422, "unknown_route", "route: must name a configured route");
+		goto fail;
+	}
 	return 0;
 fail:
 	api_send_req_fini(req);

@@ -59,6 +59,7 @@ struct api_send_req {
 	size_t n_att_data;
 	char **owned; /* split names and addresses */
 	size_t n_owned;
+	const char *route; /* "route": a configured route's name to use, NULL: route matching */
 };
 
 /* Parse a POST /api/v1/messages body. -1 and e on a refusal (req is then empty). */

@@ -436,12 +436,19 @@ relay_in_list(const char *s, char *const *list, size_t n)
 	return false;
 }
 
-/* First route matching (sender, recipient, listener, user); SIZE_MAX when none. */
+/*
+ * The route the submitter chose (env->route) while it names a configured one, else the first
+ * matching (sender, recipient, listener, user); SIZE_MAX when none.
+ */
 static size_t
 relay_route_for(const struct conf *c, const struct spool_env *env, const char *rcpt)
 {
 	size_t i;
 
+	for (i = 0; env->route != NULL && i < c->n_routes; i++) {
+		if (strcmp(c->routes[i].name, env->route) == 0)
+			return i;
+	}
 	for (i = 0; i < c->n_routes; i++) {
 		const struct conf_route *rt = &c->routes[i];
 

@@ -191,6 +191,25 @@ test_json_refused(void **state)
 	check_refused("{\"from\":\"a@x\",\"reply_to\":[\"a@x\",\"b@x\"]}", 422, "bad_address");
 }
 
+/* The optional "route" field: a string naming a route (the daemon checks that it exists). */
+static void
+test_json_route(void **state)
+{
+	struct api_send_req r;
+	struct api_send_error e;
+
+	(void)state;
+	assert_int_equal(parse("{\"from\":\"a@x.example\",\"to\":[\"b@y.example\"]}", &r, &e), 0);
+	assert_null(r.route);
+	api_send_req_fini(&r);
+	assert_int_equal(parse("{\"from\":\"a@x.example\",\"to\":[\"b@y.example\"],"
+	    "\"route\":\"backup-first\"}", &r, &e), 0);
+	assert_string_equal(r.route, "backup-first");
+	api_send_req_fini(&r);
+	check_refused("{\"from\":\"a@x\",\"route\":5}", 400, "bad_request");
+	check_refused("{\"from\":\"a@x\",\"route\":\"\"}", 422, "unknown_route");
+}
+
 static void
 test_json_attachment_too_big(void **state)
 {
@@ -315,6 +334,7 @@ main(void)
 		cmocka_unit_test(test_json_full),
 		cmocka_unit_test(test_json_builds),
 		cmocka_unit_test(test_json_refused),
+		cmocka_unit_test(test_json_route),
 		cmocka_unit_test(test_json_attachment_too_big),
 		cmocka_unit_test(test_raw_normalise),
 		cmocka_unit_test(test_raw_size),
