@@ -265,6 +265,19 @@ static const struct explain_entry explain_rows[] = {
 	  .culprit = EXPLAIN_CULPRIT_SENDER_CONFIG,
 	  .fix = "Ask the IP's owner for a PTR record that resolves back to the IP.",
 	  .flags = O },
+	{ .id = "no-reverse-hostname", .pattern = "cannot find your reverse hostname",
+	  .cause = "The receiving server found no reverse DNS (PTR) name for our IP address, or "
+		   "the name does not resolve back to it.",
+	  .culprit = EXPLAIN_CULPRIT_SENDER_CONFIG,
+	  .fix = "Ask the IP's owner for a PTR record naming a host that resolves back to the IP.",
+	  .flags = O },
+	{ .id = "gmail-ipv6-guidelines", .pattern = "ipv6 sending guidelines",
+	  .cause = "Gmail refused mail sent over IPv6: over IPv6 it requires a PTR record for the "
+		   "sending address and passing SPF or DKIM.",
+	  .culprit = EXPLAIN_CULPRIT_SENDER_CONFIG,
+	  .fix = "Publish a PTR record for our IPv6 address that resolves back to it and make SPF "
+		 "and DKIM pass, or send through an upstream that uses IPv4.",
+	  .flags = O },
 	{ .id = "relay-denied", .code = 5, .pattern = "relay access denied",
 	  .cause = "The upstream does not let us relay mail: we are not authenticated or not an "
 		   "allowed client.",
@@ -316,6 +329,42 @@ static const struct explain_entry explain_rows[] = {
 	  .culprit = EXPLAIN_CULPRIT_SENDER_CONFIG,
 	  .fix = "Fix the sender address the application uses.",
 	  .flags = 0 },
+	{ .id = "sender-domain-not-found-text", .code = 5,
+	  .pattern = "sender address rejected: domain not found",
+	  .cause = "The receiving server refused the envelope sender: its domain does not "
+		   "resolve.",
+	  .culprit = EXPLAIN_CULPRIT_SENDER_CONFIG,
+	  .fix = "Use a sender address in a domain with MX or A records (check the application's "
+		 "From and envelope sender).",
+	  .flags = 0 },
+	{ .id = "microsoft-send-as-permission", .code = 5, .enhanced = "5.7.60",
+	  .cause = "Microsoft 365 refused the sender: the authenticated account has no permission "
+		   "to send as this address.",
+	  .culprit = EXPLAIN_CULPRIT_SENDER_CONFIG,
+	  .fix = "Send from the account's own address, or grant it Send As permission for the "
+		 "From address.",
+	  .flags = O },
+	{ .id = "sendgrid-sender-identity", .code = 550,
+	  .pattern = "does not match a verified sender identity",
+	  .cause = "SendGrid refused the message: the From address is not a verified Sender "
+		   "Identity of the account.",
+	  .culprit = EXPLAIN_CULPRIT_SENDER_CONFIG,
+	  .fix = "Verify the sending domain (domain authentication) or the single sender in "
+		 "SendGrid, or send from a verified address.",
+	  .flags = O },
+	{ .id = "relaying-disallowed", .code = 553, .pattern = "relaying disallowed",
+	  .cause = "The upstream refused the sender: the From domain does not belong to the "
+		   "authenticated account.",
+	  .culprit = EXPLAIN_CULPRIT_SENDER_CONFIG,
+	  .fix = "Send from an address in a domain the upstream account owns, or route this "
+		 "sender's domain to an upstream that allows it.",
+	  .flags = O },
+	{ .id = "sender-rejected", .code = 5, .pattern = "sender address rejected",
+	  .cause = "The receiving server refused the envelope sender (MAIL FROM) address.",
+	  .culprit = EXPLAIN_CULPRIT_SENDER_CONFIG,
+	  .fix = "Read the rest of the reply; check the sender address the application uses, that "
+		 "its domain resolves, and that the upstream allows sending as it.",
+	  .flags = O },
 
 	/* Reputation and blocklists: another upstream sends from other IPs. */
 	{ .id = "microsoft-ip-blocked", .code = 550, .enhanced = "5.7.708",
@@ -427,6 +476,16 @@ static const struct explain_entry explain_rows[] = {
 	  .culprit = EXPLAIN_CULPRIT_TLS,
 	  .fix = "Set tls: starttls (or implicit with port 465) for this upstream.",
 	  .flags = O },
+	{ .id = "tls-required", .code = 530, .pattern = "tls required",
+	  .cause = "The upstream requires TLS before this command.",
+	  .culprit = EXPLAIN_CULPRIT_TLS,
+	  .fix = "Set tls: starttls (or implicit with port 465) for this upstream.",
+	  .flags = O },
+	{ .id = "starttls-required-text", .pattern = "starttls is required",
+	  .cause = "The server requires TLS and the connection was not encrypted.",
+	  .culprit = EXPLAIN_CULPRIT_TLS,
+	  .fix = "Set tls: starttls (or implicit with port 465) for this upstream.",
+	  .flags = O },
 	{ .id = "auth-required", .code = 530,
 	  .cause = "The upstream requires authentication.",
 	  .culprit = EXPLAIN_CULPRIT_AUTH,
@@ -438,6 +497,13 @@ static const struct explain_entry explain_rows[] = {
 	  .fix = "Check username and the password file of this upstream; the upstream stays "
 		 "skipped until a probe succeeds.",
 	  .flags = O },
+	{ .id = "auth-temp-failure", .code = 454, .enhanced = "4.7.0",
+	  .cause = "The upstream could not check our credentials right now (a temporary "
+		   "authentication failure).",
+	  .culprit = EXPLAIN_CULPRIT_AUTH,
+	  .fix = "It is retried; if it persists, check username and the password file of this "
+		 "upstream.",
+	  .flags = R | O },
 	{ .id = "gmail-bad-credentials", .code = 535, .enhanced = "5.7.8",
 	  .pattern = "username and password not accepted",
 	  .cause = "Google rejected the user name or password.",
@@ -484,6 +550,46 @@ static const struct explain_entry explain_rows[] = {
 	  .cause = "The upstream could not start TLS right now.",
 	  .culprit = EXPLAIN_CULPRIT_TLS,
 	  .fix = "It is retried; mail is never sent in plaintext when TLS is required.",
+	  .flags = R | O },
+	{ .id = "cert-verify-failed", .pattern = "certificate verify failed",
+	  .cause = "The server's TLS certificate did not verify (expired, wrong name or unknown "
+		   "issuer).",
+	  .culprit = EXPLAIN_CULPRIT_TLS,
+	  .fix = "Check host (it must match the certificate) and ca_file of this upstream; never "
+		 "turn verify off for a provider on the internet.",
+	  .flags = R | O },
+	{ .id = "cert-not-verified", .pattern = "certificate not verified",
+	  .cause = "The server's TLS certificate could not be verified.",
+	  .culprit = EXPLAIN_CULPRIT_TLS,
+	  .fix = "Check host (it must match the certificate) and ca_file of this upstream; the "
+		 "certificate may be expired or self-signed.",
+	  .flags = R | O },
+	{ .id = "microsoft-untrusted-root", .pattern = "untrustedroot",
+	  .cause = "Exchange Online could not verify the next server's certificate: its issuer is "
+		   "not trusted.",
+	  .culprit = EXPLAIN_CULPRIT_TLS,
+	  .fix = "The receiving server must present a certificate from a public certificate "
+		 "authority with its whole chain.",
+	  .flags = R | O },
+	{ .id = "connect-timed-out", .pattern = "connection timed out",
+	  .cause = "The connection to the server timed out: the host did not answer.",
+	  .culprit = EXPLAIN_CULPRIT_NETWORK,
+	  .fix = "It is tried on the next upstream and retried; check host, port and outbound "
+		 "firewall rules (port 25 is often blocked by cloud providers).",
+	  .flags = R | O },
+	{ .id = "connect-refused", .pattern = "connection refused",
+	  .cause = "The server refused the connection: nothing listens on that port, or a "
+		   "firewall rejects it.",
+	  .culprit = EXPLAIN_CULPRIT_NETWORK,
+	  .fix = "Check host and port of the upstream; it is tried on the next upstream and "
+		 "retried.",
+	  .flags = R | O },
+	{ .id = "network-unreachable", .pattern = "network is unreachable",
+	  .cause = "There is no route to the server's network from here; often an IPv6 address on "
+		   "a host without IPv6 connectivity.",
+	  .culprit = EXPLAIN_CULPRIT_NETWORK,
+	  .fix = "Check this host's routing (IPv6 in particular) and outbound firewall; it is "
+		 "tried on the next upstream and retried.",
 	  .flags = R | O },
 
 	/* Network and server trouble. */
@@ -613,26 +719,6 @@ static const struct explain_entry explain_rows[] = {
 #undef Q
 #undef S
 
-static const char *const explain_culprit_names[EXPLAIN_CULPRIT_COUNT] = {
-	[EXPLAIN_CULPRIT_UNKNOWN] = "unknown",
-	[EXPLAIN_CULPRIT_RECIPIENT] = "recipient",
-	[EXPLAIN_CULPRIT_SENDER_CONFIG] = "sender_config",
-	[EXPLAIN_CULPRIT_PROVIDER_LIMIT] = "provider_limit",
-	[EXPLAIN_CULPRIT_REPUTATION] = "reputation",
-	[EXPLAIN_CULPRIT_CONTENT] = "content",
-	[EXPLAIN_CULPRIT_NETWORK] = "network",
-	[EXPLAIN_CULPRIT_TLS] = "tls",
-	[EXPLAIN_CULPRIT_AUTH] = "auth",
-};
-
-const char *
-explain_culprit_name(enum explain_culprit c)
-{
-	if ((unsigned)c >= EXPLAIN_CULPRIT_COUNT)
-		return "unknown";
-	return explain_culprit_names[c];
-}
-
 const struct explain_entry *
 explain_table(size_t *n)
 {
@@ -728,7 +814,8 @@ explain_score(const struct explain_entry *e, int code, const char *enh, const ch
 }
 
 const struct explain_entry *
-explain_lookup(int code, int cls, int subj, int det, const char *text, size_t len)
+explain_lookup_in(const struct explain_entry *extra, size_t n_extra, int code, int cls, int subj,
+    int det, const char *text, size_t len)
 {
 	const struct explain_entry *best = NULL;
 	unsigned best_score = 0, sc;
@@ -756,30 +843,54 @@ explain_lookup(int code, int cls, int subj, int det, const char *text, size_t le
 		*p++ = (char)('0' + det % 10);
 		*p = '\0';
 	}
-	for (i = 0; i < HK_ARRAY_LEN(explain_rows); i++) {
-		sc = explain_score(&explain_rows[i], code, enh, text != NULL ? text : "", len);
+	/* Extra rows first: a tie goes to the earlier row, so they override built-in ones. */
+	for (i = 0; i < n_extra + HK_ARRAY_LEN(explain_rows); i++) {
+		const struct explain_entry *e = i < n_extra ? &extra[i] : &explain_rows[i - n_extra];
+
+		sc = explain_score(e, code, enh, text != NULL ? text : "", len);
 		if (sc > best_score) {
 			best_score = sc;
-			best = &explain_rows[i];
+			best = e;
 		}
 	}
 	return best;
 }
 
 const struct explain_entry *
+explain_lookup(int code, int cls, int subj, int det, const char *text, size_t len)
+{
+	return explain_lookup_in(NULL, 0, code, cls, subj, det, text, len);
+}
+
+const struct explain_entry *
+explain_reply_in(const struct explain_entry *extra, size_t n_extra, const struct smtp_reply *r)
+{
+	return explain_lookup_in(extra, n_extra, r->code, r->enh_class, r->enh_subject,
+	    r->enh_detail, r->text, r->text_len);
+}
+
+const struct explain_entry *
 explain_reply(const struct smtp_reply *r)
 {
-	return explain_lookup(r->code, r->enh_class, r->enh_subject, r->enh_detail, r->text,
-	    r->text_len);
+	return explain_reply_in(NULL, 0, r);
+}
+
+const struct explain_entry *
+explain_find_in(const struct explain_entry *extra, size_t n_extra, const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < n_extra; i++)
+		if (strcmp(extra[i].id, id) == 0)
+			return &extra[i];
+	for (i = 0; i < HK_ARRAY_LEN(explain_rows); i++)
+		if (strcmp(explain_rows[i].id, id) == 0)
+			return &explain_rows[i];
+	return NULL;
 }
 
 const struct explain_entry *
 explain_find(const char *id)
 {
-	size_t i;
-
-	for (i = 0; i < HK_ARRAY_LEN(explain_rows); i++)
-		if (strcmp(explain_rows[i].id, id) == 0)
-			return &explain_rows[i];
-	return NULL;
+	return explain_find_in(NULL, 0, id);
 }

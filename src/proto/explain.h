@@ -18,7 +18,9 @@
  * rows are listed before generic ones. Rows with .local set describe failures that are not
  * replies (timeouts, refused connections, DNS); they are reached only through explain_find().
  *
- * Ownership: entries are static and live for the whole process; callers keep pointers freely.
+ * Ownership: the compiled-in entries are static and live for the whole process; rows passed
+ * as "extra" belong to the caller (the configuration snapshot) and so do results pointing
+ * into them.
  * Pure. Thread: any. Nothing here fails: lookups return a row or NULL.
  */
 #ifndef HK_EXPLAIN_H
@@ -68,18 +70,68 @@ struct explain_entry {
  * The best row for a reply: code (200..599), enhanced code (cls 0 when absent) and the reply
  * text (lines joined by "\n", as struct smtp_reply keeps it; text may be NULL when len is 0).
  * Returns NULL only for codes below 400 that no row names; every 4xx and 5xx gets at least the
- * generic row of its class.
+ * generic row of its class. Code 0 (a local failure's text) is matched only by rows that name
+ * no code.
  */
 const struct explain_entry *explain_lookup(int code, int cls, int subj, int det, const char *text,
     size_t len);
+/*
+ * explain_lookup() over extra[0..n_extra) followed by the compiled-in table: the extra rows
+ * (from the file named by the configuration's explain: key) come first, so among equally
+ * specific matches they win; they override or extend the built-in rows. extra may be NULL when
+ * n_extra is 0. The result points into extra or into the static table; it lives as long as
+ * extra does.
+ */
+const struct explain_entry *explain_lookup_in(const struct explain_entry *extra, size_t n_extra,
+    int code, int cls, int subj, int det, const char *text, size_t len);
 /* explain_lookup() on a parsed reply. */
 const struct explain_entry *explain_reply(const struct smtp_reply *r);
+/* explain_lookup_in() on a parsed reply. */
+const struct explain_entry *explain_reply_in(const struct explain_entry *extra, size_t n_extra,
+    const struct smtp_reply *r);
 /* The row with this id (reply or local), or NULL. */
 const struct explain_entry *explain_find(const char *id);
+/* The same, looking in extra[0..n_extra) first. */
+const struct explain_entry *explain_find_in(const struct explain_entry *extra, size_t n_extra,
+    const char *id);
 /* The compiled-in table, for listings and checks; *n gets its length. */
 const struct explain_entry *explain_table(size_t *n);
-/* "recipient", "sender_config", ... ("unknown" for out-of-range values). */
-const char *explain_culprit_name(enum explain_culprit c);
+
+/*
+ * "recipient", "sender_config", ... ("unknown" for out-of-range values). Inline, with the flag
+ * names below, so that loaders outside this layer (src/conf) share the one vocabulary without
+ * linking against proto.
+ */
+static inline const char *
+explain_culprit_name(enum explain_culprit c)
+{
+	static const char *const names[EXPLAIN_CULPRIT_COUNT] = {
+		[EXPLAIN_CULPRIT_UNKNOWN] = "unknown",
+		[EXPLAIN_CULPRIT_RECIPIENT] = "recipient",
+		[EXPLAIN_CULPRIT_SENDER_CONFIG] = "sender_config",
+		[EXPLAIN_CULPRIT_PROVIDER_LIMIT] = "provider_limit",
+		[EXPLAIN_CULPRIT_REPUTATION] = "reputation",
+		[EXPLAIN_CULPRIT_CONTENT] = "content",
+		[EXPLAIN_CULPRIT_NETWORK] = "network",
+		[EXPLAIN_CULPRIT_TLS] = "tls",
+		[EXPLAIN_CULPRIT_AUTH] = "auth",
+	};
+
+	return (unsigned)c < EXPLAIN_CULPRIT_COUNT ? names[c] : "unknown";
+}
+
+#define EXPLAIN_FLAG_COUNT 4
+/* Name of flag bit i (0..EXPLAIN_FLAG_COUNT-1): "retry_helps", ...; NULL past the end. */
+static inline const char *
+explain_flag_name(unsigned i)
+{
+	static const char *const names[EXPLAIN_FLAG_COUNT] = {
+		"retry_helps", "other_upstream_helps", "quota", "suppress",
+	};
+
+	return i < EXPLAIN_FLAG_COUNT ? names[i] : NULL;
+}
+
 /*
  * Case-insensitive glob of pattern against text[0..len), anywhere in the text when anchored is
  * false, the whole text when true. ' ' in the pattern matches one run of blanks, tabs or line

@@ -144,7 +144,28 @@ static const struct explain_case explain_cases[] = {
 	  "the check in region US-EAST-1: app@example.com",
 	  "ses-not-verified" },
 	{ "553 5.1.8 <app@nonexistent.invalid>: Sender address rejected: Domain not found",
+	  "sender-domain-not-found-text" },
+	{ "553 5.1.8 <app@nonexistent.invalid>... Domain of sender address "
+	  "app@nonexistent.invalid does not exist",
 	  "sender-domain-not-found" },
+	{ "550 5.7.60 SMTP; Client does not have permissions to send as this sender",
+	  "microsoft-send-as-permission" },
+	{ "550 The from address does not match a verified Sender Identity. Mail cannot be sent "
+	  "until this error is resolved. Visit https://sendgrid.com/docs/for-developers/sending-"
+	  "email/sender-identity/ to see the Sender Identity requirements",
+	  "sendgrid-sender-identity" },
+	{ "553 Relaying disallowed as app@example.com", "relaying-disallowed" },
+	{ "554 5.7.1 <app@example.com>: Sender address rejected: Access denied",
+	  "sender-rejected" },
+	{ "550 5.7.1 <app@example.com>: Sender address rejected: not logged in",
+	  "sender-rejected" },
+	{ "450 4.7.1 Client host rejected: cannot find your reverse hostname, [203.0.113.5]",
+	  "no-reverse-hostname" },
+	{ "550-5.7.1 [2001:db8::5] Our system has detected that this message does not meet\n"
+	  "550-5.7.1 IPv6 sending guidelines regarding PTR records and authentication.\n"
+	  "550-5.7.1 Please review https://support.google.com/mail/?p=IPv6AuthError for more\n"
+	  "550 5.7.1 information. - gsmtp",
+	  "gmail-ipv6-guidelines" },
 	{ "501 5.1.7 Bad sender address syntax", "bad-sender-syntax" },
 	/* Reputation and blocklists. */
 	{ "550 5.7.708 Service unavailable. Access denied, traffic not accepted from this IP. For "
@@ -193,10 +214,18 @@ static const struct explain_case explain_cases[] = {
 	{ "450 4.7.1 Client host rejected: access denied for now", "temporary-policy" },
 	/* TLS and authentication. */
 	{ "530 5.7.0 Must issue a STARTTLS command first", "starttls-required" },
+	{ "530 5.7.0 TLS required", "tls-required" },
+	{ "451 5.7.3 STARTTLS is required to send mail [AM0PR01MB1234.eurprd01.prod.exchangelabs."
+	  "com]",
+	  "starttls-required-text" },
 	{ "530-5.7.0 Authentication Required. Learn more at\n"
 	  "530 5.7.0  https://support.google.com/mail/?p=WantAuthError - gsmtp",
 	  "auth-required" },
 	{ "535 5.7.8 Error: authentication failed: authentication failure", "auth-failed" },
+	{ "454 4.7.0 Temporary authentication failure", "auth-temp-failure" },
+	{ "454-4.7.0 Cannot authenticate due to a temporary system problem. Try again later.\n"
+	  "454 4.7.0  - gsmtp",
+	  "auth-temp-failure" },
 	{ "535-5.7.8 Username and Password not accepted. Learn more at\n"
 	  "535 5.7.8  https://support.google.com/mail/?p=BadCredentials - gsmtp",
 	  "gmail-bad-credentials" },
@@ -217,6 +246,21 @@ static const struct explain_case explain_cases[] = {
 	  "support TLS 1.2.",
 	  "microsoft-old-tls" },
 	{ "454 4.7.0 TLS not available due to local problem", "tls-unavailable" },
+	{ "454 4.7.5 TLS handshake failed: certificate verify failed (unable to get local issuer "
+	  "certificate)",
+	  "cert-verify-failed" },
+	{ "454 4.7.5 Server certificate not verified", "cert-not-verified" },
+	{ "450 4.4.317 Cannot connect to remote server [Message=UntrustedRoot "
+	  "LastAttemptedServerName=mx.example.net LastAttemptedIP=203.0.113.7:25] "
+	  "[AM0PR01MB1234.eurprd01.prod.exchangelabs.com]",
+	  "microsoft-untrusted-root" },
+	{ "451 4.4.1 connect to mx.example.net[203.0.113.7]:25: Connection timed out",
+	  "connect-timed-out" },
+	{ "451 4.4.316 Connection refused [Message=Socket error code 10061] "
+	  "[LastAttemptedServerName=mx.example.net]",
+	  "connect-refused" },
+	{ "451 4.4.1 connect to mx.example.net[2001:db8::7]:25: Network is unreachable",
+	  "network-unreachable" },
 	/* Network and servers. */
 	{ "421 4.4.2 mx.example.net Error: timeout exceeded", "connection-timeout" },
 	{ "451 4.4.0 DNS resolving error", "network-trouble" },
