@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "conf.h"
+#include "conf_explain.h"
 #include "conf_int.h"
 #include "../util/poison.h"
 
@@ -89,6 +90,8 @@ conf_fini(struct conf *c)
 	free(c->dns_trust_anchor);
 	free(c->log_postfix_target);
 	free(c->log_postfix_tag);
+	free(c->explain_path);
+	conf_explain_free(c->explain_rows, c->n_explain_rows);
 	memset(c, 0, sizeof(*c));
 }
 

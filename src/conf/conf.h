@@ -19,6 +19,8 @@
 #include "../util/buf.h"
 #include "../util/common.h"
 
+struct explain_entry;
+
 enum conf_tls { CONF_TLS_NONE = 0, CONF_TLS_STARTTLS, CONF_TLS_IMPLICIT };
 enum conf_auth { CONF_AUTH_NONE = 0, CONF_AUTH_OPTIONAL, CONF_AUTH_REQUIRED };
 
@@ -144,6 +146,12 @@ struct conf {
 	char *log_postfix_target; /* log.postfix.target: NULL off, "stderr", "syslog" or a path */
 	char *log_postfix_tag;    /* log.postfix.tag, default "hikyaku" */
 	unsigned spool_workers;      /* spool_workers; 0 (default): 2 per core, at least 4 */
+	/*
+	 * explain: a file of extra reply-explainer rows (docs/explain.md), loaded with the
+	 * configuration (conf_explain.h); the rows go before the compiled-in table.
+	 */
+	char *explain_path;
+	struct explain_entry *explain_rows; size_t n_explain_rows;
 	int refs;
 };
 

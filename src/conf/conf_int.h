@@ -62,6 +62,11 @@ HK_PRINTF(4, 5) void conf_load_error_at(struct conf_ctx *ctx, unsigned line, uns
     const char *fmt, ...);
 
 /*
+ * Sort ctx's diagnostics by position, append them to diag (may be NULL) as "NAME:LINE:COL:
+ * message" lines and free them.
+ */
+void conf_load_flush(struct conf_ctx *ctx, struct conf_diag *diag);
+/*
  * Parse text into a tree. Syntax errors, aliases and extra documents become diagnostics.
  * Returns 0 with *root (NULL for an empty document) or -1 when the tree is unusable.
  */

@@ -17,6 +17,7 @@
 #include "../util/fsops.h"
 #include "../util/xalloc.h"
 #include "conf.h"
+#include "conf_explain.h"
 #include "conf_int.h"
 #include "../util/poison.h"
 
@@ -99,8 +100,7 @@ conf_load_msg_cmp(const void *a, const void *b)
 	return x->seq < y->seq ? -1 : (x->seq > y->seq);
 }
 
-/* Sort by position and append "NAME:LINE:COL: message" lines to diag. */
-static void
+void
 conf_load_flush(struct conf_ctx *ctx, struct conf_diag *diag)
 {
 	size_t i;
@@ -362,8 +362,10 @@ conf_load_string(const char *name, const char *yaml, size_t len, bool check_file
     struct conf **out, struct conf_diag *diag)
 {
 	struct conf_ctx ctx;
+	struct conf_diag ediag;
 	struct ynode *root = NULL;
 	struct conf *c = xcalloc(1, sizeof(*c));
+	bool explain_bad = false;
 
 	*out = NULL;
 	memset(&ctx, 0, sizeof(ctx));
@@ -385,12 +387,23 @@ conf_load_string(const char *name, const char *yaml, size_t len, bool check_file
 	}
 	conf_load_tree_free(root);
 	buf_fini(&ctx.path);
-	if (ctx.n_msgs > 0) {
+	/* The explainer file reports its own FILE:LINE:COL problems after the configuration's. */
+	conf_diag_init(&ediag);
+	if (check_files && c->explain_path != NULL &&
+	    conf_explain_load(c->explain_path, &c->explain_rows, &c->n_explain_rows, &ediag) == -1)
+		explain_bad = true;
+	if (ctx.n_msgs > 0 || explain_bad) {
 		conf_load_flush(&ctx, diag);
+		if (diag != NULL) {
+			buf_append(&diag->text, ediag.text.ptr, ediag.text.len);
+			diag->count += ediag.count;
+		}
+		conf_diag_fini(&ediag);
 		conf_fini(c);
 		free(c);
 		return -1;
 	}
+	conf_diag_fini(&ediag);
 	c->refs = 1;
 	*out = c;
 	return 0;

@@ -1487,6 +1487,8 @@ static const struct conf_key conf_top_keys[] = {
 	{ .name = "log", .set = conf_set_map, .off = 0, .sub = &conf_log_table },
 	{ .name = "delivery", .set = conf_set_map, .off = 0, .sub = &conf_delivery_table },
 	{ .name = "dns", .set = conf_set_map, .off = 0, .sub = &conf_dns_table },
+	{ .name = "explain", .set = conf_set_path, .off = offsetof(struct conf, explain_path),
+	  .readable = true },
 	{ .name = "spool_workers", .set = conf_set_uint,
 	  .off = offsetof(struct conf, spool_workers),
 	  .dflt = "0", .min = 0, .max = 256 },

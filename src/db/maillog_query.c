@@ -260,6 +260,22 @@ mq_recipients_of(sqlite3 *db, struct maillog_result *res, struct hk_err *err)
 	return rc;
 }
 
+/* How far an ID's time may be below received_ms (API mail: ID and time are taken apart). */
+#define MQ_ID_SLACK_BEFORE_MS 60000ull
+/* How far above: a clock stepped back by up to this much still finds every message. */
+#define MQ_ID_SLACK_AFTER_MS 3600000ull
+
+uint64_t
+maillog_query_id_floor(uint64_t ms)
+{
+	uint64_t rel = ms > ID_EPOCH_MS ? ms - ID_EPOCH_MS : 0;
+
+	/* 44 bits of milliseconds above 20 bits of node and sequence (id.h); clamp past 2577. */
+	if (rel >= (1ull << 43))
+		return (uint64_t)INT64_MAX;
+	return rel << 20;
+}
+
 static int
 mq_search(sqlite3 *db, const struct maillog_filter *f, struct maillog_result *res,
     struct hk_err *err)
@@ -287,10 +303,21 @@ mq_search(sqlite3 *db, const struct maillog_filter *f, struct maillog_result *re
 	if (f->q && maillog_query_fts_quote(f->q, &fts) > 0)
 		buf_printf(&sql, " AND m.id IN (SELECT rowid FROM messages_fts"
 		    " WHERE messages_fts MATCH ?%d)", ++n);
-	if (f->since_ms)
-		buf_printf(&sql, " AND m.received_ms >= ?%d", ++n);
-	if (f->until_ms)
-		buf_printf(&sql, " AND m.received_ms < ?%d", ++n);
+	/*
+	 * A time range also bounds the ID (IDs are time-ordered, id.h), so the (status, id) and
+	 * primary key orders scan only the range, newest first, instead of every newer row. The
+	 * received_ms test stays exact; the ID bounds are widened (MQ_ID_SLACK_*) because an ID's
+	 * time may differ from received_ms: it is taken a few ms apart for API mail, and is ahead
+	 * of the clock after the clock stepped back (IDs never go backwards).
+	 */
+	if (f->since_ms) {
+		buf_printf(&sql, " AND m.received_ms >= ?%d AND m.id >= ?%d", n + 1, n + 2);
+		n += 2;
+	}
+	if (f->until_ms) {
+		buf_printf(&sql, " AND m.received_ms < ?%d AND m.id < ?%d", n + 1, n + 2);
+		n += 2;
+	}
 	if (f->before_id)
 		buf_printf(&sql, " AND m.id < ?%d", ++n);
 	/* One more than asked: its presence says there is a next page. */
@@ -312,10 +339,16 @@ mq_search(sqlite3 *db, const struct maillog_filter *f, struct maillog_result *re
 		sqlite3_bind_text(st, ++n, f->upstream, -1, SQLITE_STATIC);
 	if (fts.len)
 		sqlite3_bind_text(st, ++n, fts.ptr, -1, SQLITE_STATIC);
-	if (f->since_ms)
+	if (f->since_ms) {
 		sqlite3_bind_int64(st, ++n, (sqlite3_int64)f->since_ms);
-	if (f->until_ms)
+		sqlite3_bind_int64(st, ++n, (sqlite3_int64)maillog_query_id_floor(
+		    f->since_ms > MQ_ID_SLACK_BEFORE_MS ? f->since_ms - MQ_ID_SLACK_BEFORE_MS : 0));
+	}
+	if (f->until_ms) {
 		sqlite3_bind_int64(st, ++n, (sqlite3_int64)f->until_ms);
+		sqlite3_bind_int64(st, ++n, (sqlite3_int64)maillog_query_id_floor(
+		    f->until_ms + MQ_ID_SLACK_AFTER_MS));
+	}
 	if (f->before_id)
 		sqlite3_bind_int64(st, ++n, (sqlite3_int64)f->before_id);
 	if (mq_collect(db, st, msgs, err) == -1)

@@ -119,4 +119,10 @@ size_t maillog_query_fts_quote(const char *text, struct buf *out);
 /* True for the status words of DESIGN.md 14 and "deleted". */
 bool maillog_status_is_known(const char *s);
 
+/*
+ * The smallest queue ID whose time (id.h) is ms (Unix ms): IDs at or after ms are >= it.
+ * Searches bound IDs with it; pure.
+ */
+uint64_t maillog_query_id_floor(uint64_t ms);
+
 #endif

@@ -736,6 +736,8 @@ relay_outcome(struct relay_tx *tx, size_t i, enum trouble_stage stage, enum trou
 	in.is_last_eligible_upstream = is_last;
 	in.mx_mode = g->is_mx;
 	in.has_larger_max_size_upstream = !g->is_mx && relay_has_larger_upstream(g, tx->up_index);
+	in.explain_extra = m->conf->explain_rows;
+	in.n_explain_extra = m->conf->n_explain_rows;
 	trouble_classify(&in, tr);
 	if (maybe_delivered)
 		tr->maybe_delivered = true;

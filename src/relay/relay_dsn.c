@@ -90,7 +90,8 @@ relay_dsn_build(struct buf *out, const struct relay_dsn_ctx *ctx, const struct s
 		if (r[i].code >= 400) {
 			relay_dsn_reply(&r[i], &reps[i]);
 			dr[i].reply = &reps[i];
-			dr[i].explain = explain_reply(&reps[i]);
+			dr[i].explain = explain_reply_in(ctx->conf->explain_rows,
+			    ctx->conf->n_explain_rows, &reps[i]);
 		} else {
 			dr[i].local_diagnostic = r[i].diagnostic;
 		}

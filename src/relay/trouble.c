@@ -59,12 +59,14 @@ trouble_local(const struct trouble_input *in, struct trouble_result *out)
 	size_t k = (size_t)in->local;
 
 	HK_ASSERT(k < HK_ARRAY_LEN(trouble_local_ids) && trouble_local_ids[k] != NULL);
-	out->explain = explain_find(trouble_local_ids[k]);
+	out->explain = explain_find_in(in->explain_extra, in->n_explain_extra,
+	    trouble_local_ids[k]);
 	HK_ASSERT(out->explain != NULL);
 	if ((in->local == TROUBLE_LOCAL_TIMEOUT || in->local == TROUBLE_LOCAL_DISCONNECT) &&
 	    in->stage == TROUBLE_STAGE_DOT) {
 		/* The upstream may have queued it: another upstream now could deliver it twice. */
-		out->explain = explain_find("local-lost-after-dot");
+		out->explain = explain_find_in(in->explain_extra, in->n_explain_extra,
+		    "local-lost-after-dot");
 		out->maybe_delivered = true;
 		trouble_set(out, TROUBLE_LEVEL_MESSAGE, TROUBLE_KIND_TEMPORARY, TROUBLE_DEFER,
 		    "lost_after_dot");
@@ -107,7 +109,7 @@ trouble_reply(const struct trouble_input *in, struct trouble_result *out)
 		trouble_set(out, level, TROUBLE_KIND_NONE, TROUBLE_SENT, "sent");
 		return;
 	}
-	out->explain = explain_reply(r);
+	out->explain = explain_reply_in(in->explain_extra, in->n_explain_extra, r);
 	HK_ASSERT(out->explain != NULL);
 	if ((out->explain->flags & EXPLAIN_QUOTA) != 0 && !(in->mx_mode && cls == 5)) {
 		/* DESIGN.md 10: the explainer's quota rows drive SPILL. Direct MX has no window. */

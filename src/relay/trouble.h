@@ -40,7 +40,7 @@
  * with opportunistic TLS the caller goes on in plaintext and never asks.
  * TROUBLE_STAGE_DOT is the wait for the reply to the end of data (final dot or BDAT LAST).
  *
- * Pure. Thread: any. Results point to static explainer rows.
+ * Pure. Thread: any. Results point to static explainer rows or into in->explain_extra.
  */
 #ifndef HK_TROUBLE_H
 #define HK_TROUBLE_H
@@ -109,6 +109,9 @@ struct trouble_input {
 	bool is_last_eligible_upstream;  /* no other upstream (or MX host) left for this message */
 	bool mx_mode;                    /* route with mx: true */
 	bool has_larger_max_size_upstream; /* an eligible upstream takes bigger messages */
+	/* Rows from the configuration's explain: file, looked up before the built-in ones. */
+	const struct explain_entry *explain_extra; /* borrowed for the call; NULL when none */
+	size_t n_explain_extra;
 };
 
 struct trouble_result {

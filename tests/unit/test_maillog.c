@@ -17,6 +17,8 @@
 
 #include "db/db_sqlite.h"
 #include "db/maillog.h"
+#include "db/maillog_query.h"
+#include "util/id.h"
 #include "jobs/jobs.h"
 #include "util/log.h"
 #include "util/xalloc.h"
@@ -702,6 +704,28 @@ test_event_names(void **state)
 	assert_string_equal(maillog_event_name(MAILLOG_EVENT_COUNT), "unknown");
 }
 
+/* The ID floor of a time bounds every ID made at or after it, and none made before. */
+static void
+test_id_floor_bounds_ids(void **state)
+{
+	struct id_gen g;
+	uint64_t t = 1764000000123ull, id_before, id_at, id_after;
+	unsigned i;
+
+	(void)state;
+	id_gen_init(&g, 255);
+	id_before = id_gen_next(&g, t - 1);
+	id_at = id_gen_next(&g, t);
+	for (i = 0; i < 100; i++)
+		id_after = id_gen_next(&g, t);
+	assert_true(id_before < maillog_query_id_floor(t));
+	assert_true(id_at >= maillog_query_id_floor(t));
+	assert_true(id_after < maillog_query_id_floor(t + 1));
+	assert_int_equal(id_time_ms(maillog_query_id_floor(t)), t);
+	assert_int_equal(maillog_query_id_floor(0), 0);
+	assert_int_equal(maillog_query_id_floor(ID_EPOCH_MS - 5), 0);
+}
+
 int
 main(void)
 {
@@ -724,6 +748,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_fts_finds_subject_and_address, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resent_links_both, setup, teardown),
 		cmocka_unit_test(test_event_names),
+		cmocka_unit_test(test_id_floor_bounds_ids),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

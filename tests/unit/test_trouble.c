@@ -97,7 +97,7 @@ static const struct trouble_case trouble_cases[] = {
 	{ "auth 534", ST(AUTH), LO(NONE), "534 5.7.9 Authentication mechanism is too weak", 0,
 	  V(NEXT), LV(SESSION), K(PERMANENT), BRK | OPEN, "auth-mechanism-weak" },
 	{ "auth 454", ST(AUTH), LO(NONE), "454 4.7.0 Temporary authentication failure", 0,
-	  V(NEXT), LV(SESSION), K(TEMPORARY), BRK | OPEN, "temporary-policy" },
+	  V(NEXT), LV(SESSION), K(TEMPORARY), BRK | OPEN, "auth-temp-failure" },
 	{ "530 at mail", ST(MAIL), LO(NONE), "530 5.7.0 Authentication required", 0, V(NEXT),
 	  LV(SESSION), K(PERMANENT), BRK | OPEN, "auth-required" },
 	{ "auth 504 mechanism", ST(AUTH), LO(NONE), "504 5.5.4 Unrecognized authentication type",
