@@ -92,6 +92,20 @@ conf_fini(struct conf *c)
 	free(c->log_postfix_tag);
 	free(c->explain_path);
 	conf_explain_free(c->explain_rows, c->n_explain_rows);
+	for (i = 0; i < c->n_alert_channels; i++) {
+		struct conf_alert_channel *ch = &c->alert_channels[i];
+
+		free(ch->name);
+		free(ch->url);
+		free(ch->url_file);
+		free(ch->secret_file);
+		free(ch->base_url);
+		free(ch->account_sid_file);
+		free(ch->auth_token_file);
+		free(ch->from);
+		conf_strv_free(ch->to, ch->n_to);
+	}
+	free(c->alert_channels);
 	memset(c, 0, sizeof(*c));
 }
 

@@ -100,6 +100,33 @@ struct conf_route {
 	bool mx;
 };
 
+/* alerts.channels[].type (src/alert/notify.h). */
+enum conf_channel_type {
+	CONF_CHANNEL_EMAIL = 0,
+	CONF_CHANNEL_SLACK,
+	CONF_CHANNEL_TEAMS,
+	CONF_CHANNEL_TWILIO,
+	CONF_CHANNEL_WEBHOOK,
+};
+
+/* alerts.channels[]: where alert notices go, addressed by name (docs/alerts.md "Channels"). */
+struct conf_alert_channel {
+	char *name;
+	enum conf_channel_type type;
+	char *url;              /* slack, teams, webhook: the URL itself (or url_file) */
+	char *url_file;         /* slack, teams, webhook: a file holding the URL (a secret) */
+	char *secret_file;      /* webhook: "whsec_<base64>" (Standard Webhooks) */
+	char *base_url;         /* twilio: default https://api.twilio.com */
+	char *account_sid_file; /* twilio */
+	char *auth_token_file;  /* twilio */
+	char *from;             /* email: sender address; twilio: sender number */
+	char **to; size_t n_to; /* email: addresses; twilio: numbers (+E.164) */
+	uint64_t timeout_ms;     /* timeout: one request, default 10s */
+	unsigned retries;        /* retries after the first attempt, default 3 */
+	uint64_t backoff_ms;     /* backoff: first wait, doubled each retry, default 2s */
+	uint64_t backoff_max_ms; /* backoff_max: longest wait, also caps Retry-After, default 5m */
+};
+
 struct conf {
 	char *path;     /* the file loaded */
 	char *node;     /* default: host name */
@@ -146,6 +173,7 @@ struct conf {
 	char *log_postfix_target; /* log.postfix.target: NULL off, "stderr", "syslog" or a path */
 	char *log_postfix_tag;    /* log.postfix.tag, default "hikyaku" */
 	unsigned spool_workers;      /* spool_workers; 0 (default): 2 per core, at least 4 */
+	struct conf_alert_channel *alert_channels; size_t n_alert_channels; /* alerts.channels */
 	/*
 	 * explain: a file of extra reply-explainer rows (docs/explain.md), loaded with the
 	 * configuration (conf_explain.h); the rows go before the compiled-in table.

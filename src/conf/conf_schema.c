@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -1451,6 +1452,202 @@ static const struct conf_key conf_log_keys[] = {
 
 static const struct conf_table conf_log_table = { CONF_KEYS(conf_log_keys) };
 
+/* ---- alerts.channels[] (src/alert/notify.h) ---- */
+
+#define CONF_CH(t) (1u << (t))
+#define CONF_CH_HTTP (CONF_CH(CONF_CHANNEL_SLACK) | CONF_CH(CONF_CHANNEL_TEAMS) | \
+	CONF_CH(CONF_CHANNEL_WEBHOOK))
+
+static const struct conf_enum conf_channel_type_enum[] = {
+	{ "email", CONF_CHANNEL_EMAIL }, { "slack", CONF_CHANNEL_SLACK },
+	{ "teams", CONF_CHANNEL_TEAMS }, { "twilio", CONF_CHANNEL_TWILIO },
+	{ "webhook", CONF_CHANNEL_WEBHOOK }, { NULL, 0 },
+};
+
+/* Which type may (and which must) carry each type-specific key. */
+static const struct {
+	const char *key;
+	unsigned types, required;
+} conf_channel_keys_by_type[] = {
+	{ "url", CONF_CH_HTTP, 0 },
+	{ "url_file", CONF_CH_HTTP, 0 },
+	{ "secret_file", CONF_CH(CONF_CHANNEL_WEBHOOK), CONF_CH(CONF_CHANNEL_WEBHOOK) },
+	{ "base_url", CONF_CH(CONF_CHANNEL_TWILIO), 0 },
+	{ "account_sid_file", CONF_CH(CONF_CHANNEL_TWILIO), CONF_CH(CONF_CHANNEL_TWILIO) },
+	{ "auth_token_file", CONF_CH(CONF_CHANNEL_TWILIO), CONF_CH(CONF_CHANNEL_TWILIO) },
+	{ "from", CONF_CH(CONF_CHANNEL_EMAIL) | CONF_CH(CONF_CHANNEL_TWILIO),
+	  CONF_CH(CONF_CHANNEL_EMAIL) | CONF_CH(CONF_CHANNEL_TWILIO) },
+	{ "to", CONF_CH(CONF_CHANNEL_EMAIL) | CONF_CH(CONF_CHANNEL_TWILIO),
+	  CONF_CH(CONF_CHANNEL_EMAIL) | CONF_CH(CONF_CHANNEL_TWILIO) },
+};
+
+/* An http:// or https:// URL with a host, no spaces or control bytes. */
+static bool
+conf_is_http_url(const char *s)
+{
+	size_t skip;
+
+	if (strncasecmp(s, "https://", 8) == 0)
+		skip = 8;
+	else if (strncasecmp(s, "http://", 7) == 0)
+		skip = 7;
+	else
+		return false;
+	if (s[skip] == '\0' || s[skip] == '/' || strlen(s) > 2048)
+		return false;
+	for (; *s; s++) {
+		if ((unsigned char)*s <= 0x20 || *s == 0x7f)
+			return false;
+	}
+	return true;
+}
+
+/* A plain mail address: local@domain, printable ASCII, no spaces or brackets. */
+static bool
+conf_is_mail_address(const char *s)
+{
+	const char *at = strrchr(s, '@');
+
+	if (at == NULL || at == s || !conf_net_is_hostname(at + 1) || strlen(s) > 254)
+		return false;
+	for (; s < at; s++) {
+		if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f || strchr("<>()[],;:\\\"",
+		    *s) != NULL)
+			return false;
+	}
+	return true;
+}
+
+/* An E.164 number: "+" and 8 to 15 digits. */
+static bool
+conf_is_phone(const char *s)
+{
+	size_t n;
+
+	if (*s++ != '+')
+		return false;
+	n = strspn(s, "0123456789");
+	return s[n] == '\0' && n >= 8 && n <= 15;
+}
+
+static void
+conf_alert_channel_finish(struct conf_ctx *ctx, void *obj, const struct ynode *map)
+{
+	struct conf_alert_channel *ch = obj;
+	const struct ynode *at = conf_load_map_get(map, "type");
+	const char *tname = conf_channel_type_enum[ch->type].name;
+	unsigned bit = CONF_CH(ch->type);
+	size_t i;
+
+	/* A missing or refused type was reported already: its keys cannot be judged. */
+	if (at == NULL || at->kind != YNODE_SCALAR ||
+	    conf_enum_find(conf_channel_type_enum, at->str) == NULL)
+		return;
+	for (i = 0; i < HK_ARRAY_LEN(conf_channel_keys_by_type); i++) {
+		const char *key = conf_channel_keys_by_type[i].key;
+		const struct ynode *v = conf_load_map_get(map, key);
+
+		if (v != NULL && !(conf_channel_keys_by_type[i].types & bit))
+			conf_load_value_error(ctx, v, "%s is not a key of a %s channel", key, tname);
+		else if (v == NULL && (conf_channel_keys_by_type[i].required & bit))
+			conf_load_value_error(ctx, at, "a %s channel needs %s", tname, key);
+	}
+	if ((bit & CONF_CH_HTTP) && (conf_load_map_get(map, "url") == NULL) ==
+	    (conf_load_map_get(map, "url_file") == NULL))
+		conf_load_value_error(ctx, at, "a %s channel needs either url or url_file (a file "
+		    "holding the URL), not both", tname);
+	if (ch->type == CONF_CHANNEL_TWILIO && ch->base_url == NULL)
+		ch->base_url = xstrdup("https://api.twilio.com");
+	at = conf_load_map_get(map, "to");
+	if (at != NULL && at->kind == YNODE_SEQ && at->n == 0)
+		conf_load_value_error(ctx, at, "needs at least one recipient");
+	for (i = 0; i < ch->n_to; i++) {
+		bool ok = ch->type == CONF_CHANNEL_TWILIO ? conf_is_phone(ch->to[i]) :
+		    conf_is_mail_address(ch->to[i]);
+
+		if (!ok)
+			conf_load_value_error(ctx, conf_load_seq_item(at, i), "%s is not %s",
+			    log_q(ch->to[i]), ch->type == CONF_CHANNEL_TWILIO ?
+			    "a phone number in E.164 form (+15551234567)" : "a mail address");
+	}
+	at = conf_load_map_get(map, "from");
+	if (ch->from != NULL && ch->type == CONF_CHANNEL_EMAIL && !conf_is_mail_address(ch->from))
+		conf_load_value_error(ctx, at, "%s is not a mail address", log_q(ch->from));
+	if (ch->from != NULL && ch->type == CONF_CHANNEL_TWILIO && !conf_is_phone(ch->from))
+		conf_load_value_error(ctx, at, "%s is not a phone number in E.164 form "
+		    "(+15551234567)", log_q(ch->from));
+	if (ch->backoff_max_ms < ch->backoff_ms)
+		conf_load_value_error(ctx, conf_load_map_get(map, "backoff_max"),
+		    "backoff_max is shorter than backoff");
+}
+
+#define CONF_URL .set = conf_set_str, .check = conf_is_http_url, \
+	.check_what = "an http:// or https:// URL"
+#define CONF_SECRET_FILE .set = conf_set_path, .readable = true
+
+static const struct conf_key conf_alert_channel_keys[] = {
+	{ .name = "name", .set = conf_set_str, .off = offsetof(struct conf_alert_channel, name),
+	  .required = true, .check = conf_is_label,
+	  .check_what = "a name (letters, digits, \"_\", \"-\", \".\"; up to 64)" },
+	{ .name = "type", .set = conf_set_enum, .off = offsetof(struct conf_alert_channel, type),
+	  .required = true, .enums = conf_channel_type_enum },
+	{ .name = "url", CONF_URL, .off = offsetof(struct conf_alert_channel, url) },
+	{ .name = "url_file", CONF_SECRET_FILE,
+	  .off = offsetof(struct conf_alert_channel, url_file) },
+	{ .name = "secret_file", CONF_SECRET_FILE,
+	  .off = offsetof(struct conf_alert_channel, secret_file) },
+	{ .name = "base_url", CONF_URL, .off = offsetof(struct conf_alert_channel, base_url) },
+	{ .name = "account_sid_file", CONF_SECRET_FILE,
+	  .off = offsetof(struct conf_alert_channel, account_sid_file) },
+	{ .name = "auth_token_file", CONF_SECRET_FILE,
+	  .off = offsetof(struct conf_alert_channel, auth_token_file) },
+	{ .name = "from", .set = conf_set_str, .off = offsetof(struct conf_alert_channel, from) },
+	{ .name = "to", .set = conf_set_strs, .off = offsetof(struct conf_alert_channel, to),
+	  .off2 = offsetof(struct conf_alert_channel, n_to) },
+	{ .name = "timeout", CONF_DURATION(100, 600000),
+	  .off = offsetof(struct conf_alert_channel, timeout_ms), .dflt = "10s" },
+	{ .name = "retries", .set = conf_set_uint,
+	  .off = offsetof(struct conf_alert_channel, retries), .dflt = "3", .max = 20 },
+	{ .name = "backoff", CONF_DURATION(10, 3600000),
+	  .off = offsetof(struct conf_alert_channel, backoff_ms), .dflt = "2s" },
+	{ .name = "backoff_max", CONF_DURATION(10, CONF_DAY_MS),
+	  .off = offsetof(struct conf_alert_channel, backoff_max_ms), .dflt = "5m" },
+};
+
+static const struct conf_table conf_alert_channel_table = {
+	CONF_KEYS(conf_alert_channel_keys), .size = sizeof(struct conf_alert_channel),
+	.finish = conf_alert_channel_finish,
+};
+
+/* Checks over every channel: names are unique (rules and the CLI address channels by name). */
+static void
+conf_alert_channels_check(struct conf_ctx *ctx, struct conf *c, const struct ynode *alerts)
+{
+	const char **names = xcalloc(c->n_alert_channels + 1, sizeof(*names));
+	size_t i;
+
+	for (i = 0; i < c->n_alert_channels; i++)
+		names[i] = c->alert_channels[i].name;
+	conf_check_unique(ctx, "alerts.channels", names, c->n_alert_channels,
+	    conf_load_map_get(alerts, "channels"), "name", NULL);
+	free(names);
+}
+
+static void
+conf_alerts_finish(struct conf_ctx *ctx, void *obj, const struct ynode *map)
+{
+	conf_alert_channels_check(ctx, obj, map);
+}
+
+static const struct conf_key conf_alerts_keys[] = {
+	{ .name = "channels", .set = conf_set_list, .off = offsetof(struct conf, alert_channels),
+	  .off2 = offsetof(struct conf, n_alert_channels), .sub = &conf_alert_channel_table },
+};
+
+static const struct conf_table conf_alerts_table = {
+	CONF_KEYS(conf_alerts_keys), .finish = conf_alerts_finish,
+};
+
 static const struct conf_key conf_top_keys[] = {
 	{ .name = "node", .set = conf_set_str, .off = offsetof(struct conf, node),
 	  .check = conf_is_label,
@@ -1487,6 +1684,7 @@ static const struct conf_key conf_top_keys[] = {
 	{ .name = "log", .set = conf_set_map, .off = 0, .sub = &conf_log_table },
 	{ .name = "delivery", .set = conf_set_map, .off = 0, .sub = &conf_delivery_table },
 	{ .name = "dns", .set = conf_set_map, .off = 0, .sub = &conf_dns_table },
+	{ .name = "alerts", .set = conf_set_map, .off = 0, .sub = &conf_alerts_table },
 	{ .name = "explain", .set = conf_set_path, .off = offsetof(struct conf, explain_path),
 	  .readable = true },
 	{ .name = "spool_workers", .set = conf_set_uint,
