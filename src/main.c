@@ -52,6 +52,10 @@ static const struct main_cmd main_cmds[] = {
 	  .help = "release ID           let a held message go, now" },
 	{ .name = "delete", .run = cli_delete,
 	  .help = "delete ID            remove a message from the queue (logged as deleted)" },
+	{ .name = "announce", .run = cli_announce,
+	  .help = "announce --template outage|recovery|PATH [--lang en|ja] --to FILE.csv\n"
+		  "      [--var K=V ...] [--from A] [--route R] [--rate N/s] [--skip-bad] [--preview]\n"
+		  "                       send a notice to every recipient of a CSV file" },
 	{ .name = "passwd", .run = cli_passwd,
 	  .help = "passwd               read a password on stdin, print its yescrypt hash" },
 	{ .name = "version", .run = main_version, .help = "version              print the version" },
