@@ -154,6 +154,7 @@ cli_http_parse(const char *p, size_t n, bool eof, struct cli_http_resp *out, con
 	buf_reset(&out->body);
 	out->status = 0;
 	out->content_type[0] = '\0';
+	out->replayed = false;
 	if (cli_http_line(p, n, 0, &len, &next) == -1)
 		return n > CLI_HTTP_LINE_MAX ? (*why = "status line too long", CLI_HTTP_BAD)
 					     : cli_http_need(eof, why, "no status line");
@@ -209,6 +210,8 @@ cli_http_parse(const char *p, size_t n, bool eof, struct cli_http_resp *out, con
 			}
 			memcpy(out->content_type, val, val_len);
 			out->content_type[val_len] = '\0';
+		} else if (str_eq_ci(name, name_len, "Idempotent-Replayed")) {
+			out->replayed = str_eq_ci(val, val_len, "true");
 		}
 		off = next;
 	}
@@ -254,6 +257,14 @@ int
 cli_http_request(const char *path, const char *method, const char *target, const char *body,
     unsigned timeout_ms, struct cli_http_resp *out, struct hk_err *err)
 {
+	return cli_http_request_hdrs(path, method, target, NULL, body, timeout_ms, out, err);
+}
+
+int
+cli_http_request_hdrs(const char *path, const char *method, const char *target,
+    const char *headers, const char *body, unsigned timeout_ms, struct cli_http_resp *out,
+    struct hk_err *err)
+{
 	struct sockaddr_un sun;
 	struct buf req = BUF_INIT, in = BUF_INIT;
 	const char *why = NULL;
@@ -274,6 +285,8 @@ cli_http_request(const char *path, const char *method, const char *target, const
 	}
 	buf_printf(&req, "%s %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
 	    "User-Agent: hikyaku-cli\r\nAccept: application/json\r\n", method, target);
+	if (headers != NULL)
+		buf_append_str(&req, headers);
 	if (body != NULL)
 		buf_printf(&req, "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
 		    strlen(body), body);

@@ -22,6 +22,7 @@ struct cli_http_resp {
 	int status;             /* 100..599 */
 	char content_type[128]; /* "" when absent; truncated values are refused */
 	struct buf body;        /* decoded (chunks joined) */
+	bool replayed;          /* "Idempotent-Replayed: true": a stored answer to an earlier request */
 };
 
 enum cli_http_parse_result {
@@ -49,5 +50,12 @@ enum cli_http_parse_result cli_http_parse(const char *p, size_t n, bool eof,
  */
 HK_MUST_CHECK int cli_http_request(const char *path, const char *method, const char *target,
     const char *body, unsigned timeout_ms, struct cli_http_resp *out, struct hk_err *err);
+/*
+ * cli_http_request() with extra request header lines: headers is "Name: value\r\n"... (the
+ * caller checks that values hold no CR or LF), NULL for none.
+ */
+HK_MUST_CHECK int cli_http_request_hdrs(const char *path, const char *method, const char *target,
+    const char *headers, const char *body, unsigned timeout_ms, struct cli_http_resp *out,
+    struct hk_err *err);
 
 #endif
