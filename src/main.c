@@ -56,6 +56,9 @@ static const struct main_cmd main_cmds[] = {
 	  .help = "announce --template outage|recovery|PATH [--lang en|ja] --to FILE.csv\n"
 		  "      [--var K=V ...] [--from A] [--route R] [--rate N/s] [--skip-bad] [--preview]\n"
 		  "                       send a notice to every recipient of a CSV file" },
+	{ .name = "check-dns", .run = cli_check_dns,
+	  .help = "check-dns DOMAIN [--selector S] [--ip IP]\n"
+		  "      SPF, DKIM, DMARC, MX, PTR, MTA-STS, TLS-RPT, blocklists; a fix for each problem" },
 	{ .name = "passwd", .run = cli_passwd,
 	  .help = "passwd               read a password on stdin, print its yescrypt hash" },
 	{ .name = "version", .run = main_version, .help = "version              print the version" },

@@ -45,4 +45,10 @@ int cli_delete(const struct cli_opts *o, int argc, char **argv);
  */
 int cli_announce(const struct cli_opts *o, int argc, char **argv);
 
+/*
+ * hikyaku check-dns DOMAIN [--selector S] [--ip IP] [--json] (cli_check_dns.c): SPF, DKIM, DMARC,
+ * MX, PTR, MTA-STS, TLS-RPT and blocklist checks; no daemon needed. 0 ok, 65 errors found.
+ */
+int cli_check_dns(const struct cli_opts *o, int argc, char **argv);
+
 #endif

@@ -88,6 +88,10 @@ conf_fini(struct conf *c)
 	conf_strv_free(c->dns_forward, c->n_dns_forward);
 	free(c->dns_resolv_conf);
 	free(c->dns_trust_anchor);
+	conf_strv_free(c->checks_domains, c->n_checks_domains);
+	free(c->checks_selector);
+	conf_strv_free(c->checks_ips, c->n_checks_ips);
+	conf_strv_free(c->checks_blocklists, c->n_checks_blocklists);
 	free(c->log_postfix_target);
 	free(c->log_postfix_tag);
 	free(c->explain_path);

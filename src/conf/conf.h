@@ -170,6 +170,12 @@ struct conf {
 	bool dns_dnssec;         /* dns.dnssec, default false */
 	char *dns_trust_anchor;  /* dns.trust_anchor, default /usr/share/dns/root.key */
 	uint64_t dns_timeout_ms; /* dns.timeout per query, default 10s */
+	/* checks: scheduled DNS checks (src/diag, docs/diagnostics.md "DNS checks") */
+	uint64_t checks_interval_ms; /* checks.interval, default 6h; 0: no scheduled checks */
+	char **checks_domains; size_t n_checks_domains;   /* checks.domains, default none */
+	char *checks_selector;       /* checks.selector: DKIM selector, NULL: DKIM not checked */
+	char **checks_ips; size_t n_checks_ips;           /* checks.ips: sending addresses */
+	char **checks_blocklists; size_t n_checks_blocklists; /* checks.blocklists (DNSBL zones) */
 	char *log_postfix_target; /* log.postfix.target: NULL off, "stderr", "syslog" or a path */
 	char *log_postfix_tag;    /* log.postfix.tag, default "hikyaku" */
 	unsigned spool_workers;      /* spool_workers; 0 (default): 2 per core, at least 4 */

@@ -1437,6 +1437,29 @@ static const struct conf_table conf_dns_table = {
 	CONF_KEYS(conf_dns_keys), .finish = conf_dns_finish,
 };
 
+static bool
+conf_is_checks_ip(const char *s)
+{
+	return conf_net_is_ip(s);
+}
+
+static const struct conf_key conf_checks_keys[] = {
+	{ .name = "interval", CONF_DURATION(0, 30 * CONF_DAY_MS),
+	  .off = offsetof(struct conf, checks_interval_ms), .dflt = "6h" },
+	{ .name = "domains", CONF_DOMAINS, .off = offsetof(struct conf, checks_domains),
+	  .off2 = offsetof(struct conf, n_checks_domains) },
+	{ .name = "selector", .set = conf_set_str, .off = offsetof(struct conf, checks_selector),
+	  .check = conf_net_is_hostname, .check_what = "a DKIM selector (a DNS label)" },
+	{ .name = "ips", .set = conf_set_strs, .off = offsetof(struct conf, checks_ips),
+	  .off2 = offsetof(struct conf, n_checks_ips), .check = conf_is_checks_ip,
+	  .check_what = "a numeric IPv4 or IPv6 address" },
+	{ .name = "blocklists", CONF_DOMAINS, .off = offsetof(struct conf, checks_blocklists),
+	  .off2 = offsetof(struct conf, n_checks_blocklists),
+	  .dflt = "[zen.spamhaus.org, bl.spamcop.net, b.barracudacentral.org]" },
+};
+
+static const struct conf_table conf_checks_table = { CONF_KEYS(conf_checks_keys) };
+
 static const struct conf_key conf_log_keys[] = {
 	{ .name = "level", .set = conf_set_log_level, .off = offsetof(struct conf, log_level),
 	  .dflt = "info", .enums = conf_level_enum },
@@ -1684,6 +1707,7 @@ static const struct conf_key conf_top_keys[] = {
 	{ .name = "log", .set = conf_set_map, .off = 0, .sub = &conf_log_table },
 	{ .name = "delivery", .set = conf_set_map, .off = 0, .sub = &conf_delivery_table },
 	{ .name = "dns", .set = conf_set_map, .off = 0, .sub = &conf_dns_table },
+	{ .name = "checks", .set = conf_set_map, .off = 0, .sub = &conf_checks_table },
 	{ .name = "alerts", .set = conf_set_map, .off = 0, .sub = &conf_alerts_table },
 	{ .name = "explain", .set = conf_set_path, .off = offsetof(struct conf, explain_path),
 	  .readable = true },

@@ -17,7 +17,7 @@ Only loopback. Use names under ".example" (libunbound blocks ".test" and ".inval
 import socket
 import threading
 
-from dnslib import AAAA, MX, QTYPE, RCODE, RR, SOA, A
+from dnslib import AAAA, MX, PTR, QTYPE, RCODE, RR, SOA, TXT, A
 from dnslib.server import BaseResolver, DNSLogger, DNSServer
 
 
@@ -126,6 +126,34 @@ class FakeDNS:
         self.name(name)
         for ip in addrs:
             self._add(name, "AAAA", AAAA(ip))
+        return self
+
+    def txt(self, name, *texts):
+        """One TXT record per text; a text over 255 bytes is split into character-strings,
+        and a tuple/list gives the strings of one record as they are."""
+        self.name(name)
+        for t in texts:
+            if isinstance(t, (list, tuple)):
+                parts = [p.encode() if isinstance(p, str) else p for p in t]
+            else:
+                b = t.encode() if isinstance(t, str) else t
+                parts = [b[i:i + 255] for i in range(0, len(b), 255)] or [b""]
+            self._add(name, "TXT", TXT(parts))
+        return self
+
+    def ptr(self, ip, host):
+        """A PTR record for the address ip (IPv4 or IPv6) pointing at host."""
+        import ipaddress
+        return self._add(ipaddress.ip_address(ip).reverse_pointer, "PTR", PTR(_norm(host)))
+
+    def remove(self, name, qtype=None):
+        """Drop the records of name (of one type, or all of them: the name then is unknown)."""
+        n = _norm(name)
+        with self.lock:
+            if qtype is None:
+                self.records.pop(n, None)
+            elif n in self.records:
+                self.records[n] = [x for x in self.records[n] if x[0] != qtype]
         return self
 
     def clear(self):
