@@ -244,7 +244,7 @@ conf_explain_text(struct conf_explain_item *it, const char *key)
 	const char *s = conf_explain_scalar(it, key, CONF_EXPLAIN_MAX_TEXT);
 
 	if (s == NULL && conf_load_map_get(it->map, key) == NULL)
-		conf_explain_fail(it, it->map, NULL, "missing required key %s", key);
+		conf_explain_fail(it, it->map, NULL, "missing required key \"%s\"", key);
 	return s != NULL ? xstrdup(s) : NULL;
 }
 

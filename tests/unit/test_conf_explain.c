@@ -138,7 +138,7 @@ static const struct {
 	{ "entries:\n  - code: 550\n    culprit: tls\n    fix: f\n",
 	  "x.yaml:2:5: entries[0]: missing required key \"id\"" },
 	{ "entries:\n  - id: a\n    code: 550\n    culprit: tls\n    fix: f\n",
-	  "missing required key cause" },
+	  "missing required key \"cause\"" },
 	{ "entries:\n  - id: a\n    code: 550\n    cause: c\n    fix: f\n",
 	  "missing required key \"culprit\"" },
 	{ ROW("    code: 550\n") "  - id: a\n    code: 4xx\n    culprit: tls\n    cause: c\n"
