@@ -566,6 +566,37 @@ out:
 
 /* ---- show ---- */
 
+/*
+ * Print the attempts table with "why:" and "fix:" lines under each failed attempt that the
+ * explainer explains (the API's "explanation"). A table row is one line: control bytes are
+ * shown as '?', so line i + 1 is attempt i.
+ */
+static void
+cli_show_attempts(const struct cli_table *tab, json_t *arr)
+{
+	struct buf b = BUF_INIT;
+	const char *p, *end;
+	size_t line = 0;
+
+	cli_table_print(tab, 0, &b);
+	for (p = b.ptr; p != NULL && p < b.ptr + b.len; p = end + 1, line++) {
+		json_t *a, *x;
+
+		end = memchr(p, '\n', (size_t)(b.ptr + b.len - p));
+		if (end == NULL)
+			end = b.ptr + b.len;
+		fwrite(p, 1, (size_t)(end - p), stdout);
+		putchar('\n');
+		a = line > 0 ? json_array_get(arr, line - 1) : NULL;
+		x = json_object_get(a, "explanation");
+		if (x == NULL || strcmp(cli_str(a, "result"), "sent") == 0)
+			continue;
+		printf("    why: %s\n", cli_str(x, "cause"));
+		printf("    fix: %s\n", cli_str(x, "fix"));
+	}
+	buf_fini(&b);
+}
+
 static void
 cli_show_human(json_t *m)
 {
@@ -645,7 +676,7 @@ cli_show_human(json_t *m)
 			row[5] = reply.ptr;
 			cli_table_add(&tab, row);
 		}
-		cli_print_table(&tab, 0);
+		cli_show_attempts(&tab, arr);
 		cli_table_fini(&tab);
 	}
 
