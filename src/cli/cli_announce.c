@@ -336,14 +336,15 @@ announce_args(struct announce *a, int argc, char **argv)
 static int
 announce_read(const char *path, size_t max, struct buf *out, const char *what)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_CLOEXEC), e;
 
 	if (fd == -1 || fsops_read_all(fd, out, max) == -1) {
+		e = errno;
 		fprintf(stderr, "hikyaku announce: cannot read %s %s: %s\n", what, path,
-		    errno == EFBIG ? "file too large" : strerror(errno));
+		    e == EFBIG ? "file too large" : strerror(e));
 		if (fd != -1)
 			close(fd);
-		return errno == ENOENT ? EX_NOINPUT : EX_IOERR;
+		return e == ENOENT ? EX_NOINPUT : EX_IOERR;
 	}
 	close(fd);
 	return EX_OK;
