@@ -516,26 +516,23 @@ announce_lookup_cb(void *arg, const char *name)
 
 /* Check and render one row; false (recorded as a bad row) when it cannot be sent. */
 static bool
-announce_prepare_row(struct announce *a, const struct csv_record *row, struct buf *subj,
-    struct buf *body)
+announce_prepare_row(struct announce *a, const struct csv_record *row, size_t dup_of,
+    struct buf *subj, struct buf *body)
 {
 	struct announce_lookup l = { .a = a, .row = row };
 	const char *addr = csv_field(row, a->col_address), *name;
 	struct announce_msg *m;
 	enum tmpl_result res;
-	size_t i;
 
 	if (!cli_announce_addr_is_ok(addr)) {
 		csv_table_add_bad(&a->table, row->line, "address \"%.60s\" is not local@domain",
 		    addr);
 		return false;
 	}
-	for (i = 0; i < a->n_msgs; i++) {
-		if (strcasecmp(a->msgs[i].address, addr) == 0) {
-			csv_table_add_bad(&a->table, row->line, "%.60s is already on line %zu", addr,
-			    a->msgs[i].row->line);
-			return false;
-		}
+	if (dup_of != SIZE_MAX) {
+		csv_table_add_bad(&a->table, row->line, "%.60s is already on line %zu", addr,
+		    a->table.rows[dup_of].line);
+		return false;
 	}
 	res = tmpl_render(&a->tmpl, announce_lookup_cb, &l, subj, body, &name);
 	if (res == TMPL_MISSING) {
@@ -561,12 +558,50 @@ announce_prepare_row(struct announce *a, const struct csv_record *row, struct bu
 	return true;
 }
 
+struct announce_addr_ix {
+	const char *addr;
+	size_t i;
+};
+
+static int
+announce_addr_ix_cmp(const void *x, const void *y)
+{
+	const struct announce_addr_ix *p = x, *q = y;
+	int c = strcasecmp(p->addr, q->addr);
+
+	if (c != 0)
+		return c;
+	return p->i < q->i ? -1 : p->i > q->i;
+}
+
+/* dup[i]: the first row with row i's address when that is an earlier row, else SIZE_MAX. */
+static size_t *
+announce_duplicates(const struct announce *a)
+{
+	size_t n = a->table.n_rows, i, *dup = xcalloc(n ? n : 1, sizeof(*dup));
+	struct announce_addr_ix *ix = xcalloc(n ? n : 1, sizeof(*ix));
+
+	for (i = 0; i < n; i++) {
+		ix[i].addr = csv_field(&a->table.rows[i], a->col_address);
+		ix[i].i = i;
+		dup[i] = SIZE_MAX;
+	}
+	/* Sorted by address, then row: each group starts with its first row. */
+	qsort(ix, n, sizeof(*ix), announce_addr_ix_cmp);
+	for (i = 1; i < n; i++) {
+		if (strcasecmp(ix[i].addr, ix[i - 1].addr) == 0)
+			dup[ix[i].i] = dup[ix[i - 1].i] == SIZE_MAX ? ix[i - 1].i : dup[ix[i - 1].i];
+	}
+	free(ix);
+	return dup;
+}
+
 static int
 announce_load_csv(struct announce *a)
 {
 	struct buf subj = BUF_INIT, body = BUF_INIT;
 	const char *why = NULL;
-	size_t i;
+	size_t i, *dup;
 	int ex;
 
 	ex = announce_read(a->csv_path, ANNOUNCE_CSV_MAX, &a->csv_text, "recipient list");
@@ -587,8 +622,10 @@ announce_load_csv(struct announce *a)
 	ex = announce_check_vars(a);
 	if (ex != EX_OK)
 		return ex;
+	dup = announce_duplicates(a);
 	for (i = 0; i < a->table.n_rows; i++)
-		(void)announce_prepare_row(a, &a->table.rows[i], &subj, &body);
+		(void)announce_prepare_row(a, &a->table.rows[i], dup[i], &subj, &body);
+	free(dup);
 	buf_fini(&subj);
 	buf_fini(&body);
 	for (i = 0; i < a->table.n_bad; i++)
