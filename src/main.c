@@ -59,6 +59,8 @@ static const struct main_cmd main_cmds[] = {
 	{ .name = "check-dns", .run = cli_check_dns,
 	  .help = "check-dns DOMAIN [--selector S] [--ip IP]\n"
 		  "      SPF, DKIM, DMARC, MX, PTR, MTA-STS, TLS-RPT, blocklists; a fix for each problem" },
+	{ .name = "alert", .run = cli_alert,
+	  .help = "alert test CHANNEL   send a test notice through one alert channel" },
 	{ .name = "passwd", .run = cli_passwd,
 	  .help = "passwd               read a password on stdin, print its yescrypt hash" },
 	{ .name = "version", .run = main_version, .help = "version              print the version" },

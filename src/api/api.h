@@ -77,6 +77,12 @@ typedef void (*api_queue_done_fn)(void *ctx, enum api_queue_result res, const ch
 /* Outcome of api_ops.submit, on the loop: rc 0 queued; -1 with err (HK_E_NOSPACE, HK_E_IO). */
 typedef void (*api_submit_done_fn)(void *ctx, int rc, const struct hk_err *err);
 
+/* Outcome of api_ops.alert_test, on the loop: ok, or why it failed (borrowed for the call). */
+typedef void (*api_alert_done_fn)(void *ctx, bool ok, const char *why);
+/* One alert channel's counters (strings borrowed for the call). */
+typedef void (*api_alert_stats_fn)(void *ctx, const char *channel, const char *type,
+    uint64_t sent_ok, uint64_t sent_failed, uint64_t retries);
+
 struct api_ops {
 	/* Fill *out (zeroed by the caller). */
 	void (*stats)(void *arg, struct api_stats *out);
@@ -103,6 +109,15 @@ struct api_ops {
 	    api_submit_done_fn done, void *ctx, struct hk_err *err);
 	/* new_id (committed through submit) was resent from old_id: link both in the email log. */
 	void (*resent)(void *arg, uint64_t new_id, uint64_t old_id);
+	/*
+	 * Send a test notice to the alert channel named channel (POST /api/v1/alerts/test). 0:
+	 * started; done runs once, later on the loop, when the channel accepted it or failed after
+	 * its retries. -1 with err at once: HK_E_NOTFOUND for an unknown channel. NULL: 503.
+	 */
+	int (*alert_test)(void *arg, const char *channel, api_alert_done_fn done, void *ctx,
+	    struct hk_err *err);
+	/* Call each once per configured alert channel, in configuration order (NULL: none). */
+	void (*alert_stats)(void *arg, api_alert_stats_fn each, void *ctx);
 	void *arg;
 };
 

@@ -35,6 +35,7 @@ struct api {
 	struct api_admin_op *admin_ops; /* queue control requests waiting for the daemon */
 	struct bodies *bodies;          /* kept bodies (api_resend.c) */
 	struct api_resend *resend;      /* resends and bulk resend jobs (api_resend.c) */
+	struct api_alert_op *alert_ops; /* alert channel tests waiting for their outcome */
 };
 
 typedef void (*api_handler_fn)(struct api *a, struct evhttp_request *req, const char *rest,
@@ -88,6 +89,11 @@ void api_resend_bulk_post(struct api *a, struct evhttp_request *req, const char 
     const char *query);
 void api_resend_job_get(struct api *a, struct evhttp_request *req, const char *rest,
     const char *query);
+/* Alert channels (api_alerts.c): POST /api/v1/alerts/test. */
+void api_alerts_test_post(struct api *a, struct evhttp_request *req, const char *rest,
+    const char *query);
+/* At api_free: tests still waiting are cut loose; their outcomes reply to nobody. */
+void api_alerts_cancel_all(struct api *a);
 /* At api_new: resend state. */
 void api_resend_init(struct api *a);
 /* At api_free, before the query pool goes: resends in flight finish, jobs stop. */

@@ -108,6 +108,40 @@ api_metrics_upstreams(const struct api_metrics_in *in, struct buf *out)
 		    in->ups[i].snap.connections_in_use);
 }
 
+/* Alert channels: notices sent by result, failures after every retry, retries. */
+static void
+api_metrics_alerts(const struct api_metrics_in *in, struct buf *out)
+{
+	static const char *const what[] = { "alerts_sent_total", "alerts_failed_total",
+		"alert_retries_total" };
+	size_t i, k;
+
+	if (in->n_alerts == 0)
+		return;
+	api_metrics_head(out, what[0], "counter",
+	    "Alert notices by channel and result (failed: after every retry).");
+	for (i = 0; i < in->n_alerts; i++) {
+		for (k = 0; k < 2; k++) {
+			buf_append_str(out, "hikyaku_alerts_sent_total{channel=\"");
+			api_metrics_label(out, in->alerts[i].channel);
+			buf_printf(out, "\",result=\"%s\"} %llu\n", k ? "failed" : "ok",
+			    (unsigned long long)(k ? in->alerts[i].sent_failed :
+			    in->alerts[i].sent_ok));
+		}
+	}
+	for (k = 1; k < HK_ARRAY_LEN(what); k++) {
+		api_metrics_head(out, what[k], "counter", k == 1 ?
+		    "Alert notices a channel failed to deliver after every retry." :
+		    "Alert delivery attempts retried, by channel.");
+		for (i = 0; i < in->n_alerts; i++) {
+			buf_printf(out, "hikyaku_%s{channel=\"", what[k]);
+			api_metrics_label(out, in->alerts[i].channel);
+			buf_printf(out, "\"} %llu\n", (unsigned long long)(k == 1 ?
+			    in->alerts[i].sent_failed : in->alerts[i].retries));
+		}
+	}
+}
+
 void
 api_metrics_render(const struct api_metrics_in *in, struct buf *out)
 {
@@ -170,6 +204,7 @@ api_metrics_render(const struct api_metrics_in *in, struct buf *out)
 	api_metrics_one(out, "email_log_dropped_events_total", "counter",
 	    "Email log events lost to failed writes.", st->maillog_dropped);
 	api_metrics_upstreams(in, out);
+	api_metrics_alerts(in, out);
 	api_metrics_one(out, "api_requests_total", "counter", "HTTP API requests.",
 	    in->api_requests);
 }
@@ -183,6 +218,26 @@ struct api_metrics_ups {
 	struct api_metrics_up *v;
 	size_t n, cap;
 };
+
+struct api_metrics_alerts {
+	struct api_metrics_alert *v;
+	size_t n;
+};
+
+static void
+api_metrics_alert_cb(void *ctx, const char *channel, const char *type, uint64_t sent_ok,
+    uint64_t sent_failed, uint64_t retries)
+{
+	struct api_metrics_alerts *al = ctx;
+
+	al->v = xreallocarray(al->v, al->n + 1, sizeof(*al->v));
+	al->v[al->n].channel = xstrdup(channel);
+	al->v[al->n].type = xstrdup(type);
+	al->v[al->n].sent_ok = sent_ok;
+	al->v[al->n].sent_failed = sent_failed;
+	al->v[al->n].retries = retries;
+	al->n++;
+}
 
 static void
 api_metrics_up_cb(void *ctx, const struct conf_upstream *cu, const struct upstream_snapshot *s)
@@ -207,6 +262,7 @@ api_metrics_done(void *arg, struct maillog_result *res)
 	struct api *a = m->a;
 	struct api_metrics_in in;
 	struct api_metrics_ups ups = { 0 };
+	struct api_metrics_alerts al = { 0 };
 	struct buf out = BUF_INIT;
 	const struct maillog_rows *rows = &res->sets[MAILLOG_SET_COUNTS];
 	int sc = maillog_rows_col(rows, "status"), cc = maillog_rows_col(rows, "count");
@@ -219,6 +275,10 @@ api_metrics_done(void *arg, struct maillog_result *res)
 		a->ops.upstreams(a->ops.arg, clock_now_ms(), api_metrics_up_cb, &ups);
 	in.ups = ups.v;
 	in.n_ups = ups.n;
+	if (a->ops.alert_stats)
+		a->ops.alert_stats(a->ops.arg, api_metrics_alert_cb, &al);
+	in.alerts = al.v;
+	in.n_alerts = al.n;
 	in.api_requests = a->requests;
 	in.have_queue = res->rc == 0;
 	for (i = 0; in.have_queue && sc >= 0 && cc >= 0 && i < HK_ARRAY_LEN(states); i++) {
@@ -235,6 +295,11 @@ api_metrics_done(void *arg, struct maillog_result *res)
 	for (i = 0; i < ups.n; i++)
 		free((char *)ups.v[i].name);
 	free(ups.v);
+	for (i = 0; i < al.n; i++) {
+		free((char *)al.v[i].channel);
+		free((char *)al.v[i].type);
+	}
+	free(al.v);
 	maillog_result_free(res);
 	free(m);
 }

@@ -22,6 +22,13 @@ struct api_metrics_up {
 	struct upstream_snapshot snap; /* last_error not used */
 };
 
+/* One alert channel's counters (names owned by the caller). */
+struct api_metrics_alert {
+	const char *channel;
+	const char *type;
+	uint64_t sent_ok, sent_failed, retries;
+};
+
 struct api_metrics_in {
 	struct api_stats stats;
 	bool have_queue;       /* false: the email log could not be read */
@@ -29,6 +36,8 @@ struct api_metrics_in {
 	const struct api_metrics_up *ups;
 	size_t n_ups;
 	uint64_t api_requests;
+	const struct api_metrics_alert *alerts;
+	size_t n_alerts;
 };
 
 /* Append the whole exposition to out. */

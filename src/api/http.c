@@ -75,6 +75,7 @@ static const struct api_route api_routes[] = {
 	{ .path = "/api/v1/messages/", .prefix = true, .methods = API_M_POST,
 	  .fn = api_resend_post },
 	{ .path = "/api/v1/resend", .methods = API_M_POST, .fn = api_resend_bulk_post },
+	{ .path = "/api/v1/alerts/test", .methods = API_M_POST, .fn = api_alerts_test_post },
 	{ .path = "/api/v1/resend/", .prefix = true, .methods = API_M_GET,
 	  .fn = api_resend_job_get },
 };
@@ -481,6 +482,7 @@ api_free(struct api *a)
 	if (a->idem != NULL)
 		api_send_fini(a);
 	api_admin_cancel_all(a);
+	api_alerts_cancel_all(a);
 	if (a->http_tcp)
 		evhttp_free(a->http_tcp);
 	if (a->http_control)

@@ -50,5 +50,10 @@ int cli_announce(const struct cli_opts *o, int argc, char **argv);
  * MX, PTR, MTA-STS, TLS-RPT and blocklist checks; no daemon needed. 0 ok, 65 errors found.
  */
 int cli_check_dns(const struct cli_opts *o, int argc, char **argv);
+/*
+ * hikyaku alert test CHANNEL [--json] (cli_alert.c): a test notice through one alert channel
+ * of the running daemon. 0 accepted, 69 failed (or no daemon), 64 no such channel.
+ */
+int cli_alert(const struct cli_opts *o, int argc, char **argv);
 
 #endif

@@ -17,6 +17,7 @@
 #include "cli.h"
 #include "privs.h"
 #include "sdnotify.h"
+#include "../alert/notify.h"
 #include "../api/api.h"
 #include "../conf/conf.h"
 #include "../db/bodies.h"
@@ -73,6 +74,7 @@ struct serve {
 	uint64_t queued;
 	uint64_t queued_api, queued_sendmail; /* of queued, by source (the rest came by SMTP) */
 	struct serve_qop *qops; /* queue control changes in flight, one per message at most */
+	struct notify *notify;   /* alert channels (alerts.channels) */
 };
 
 /* A queue control change (hold, release, delete) waiting for the spool or the email log. */
@@ -364,6 +366,10 @@ serve_reload(struct serve *sv)
 		free(fds);
 		goto out;
 	}
+	/* A channel whose secret file is unreadable keeps the old channels, not the old config. */
+	if (sv->notify != NULL && notify_reload(sv->notify, c, &err) == -1)
+		log_error("main", "reload_partial", "sess=main reason=%s action=%s", log_q(err.text),
+		    log_q("kept the previous alert channels"));
 	smtpd_reload(sv->smtpd, c, ctx, fds);
 	serve_close_unused(sv->conf, sv->listen_fds, c, fds);
 	free(sv->listen_fds);
@@ -950,6 +956,131 @@ serve_retention_cb(evutil_socket_t fd, short what, void *arg)
 		log_info("main", "retention_still_running", "sess=main");
 }
 
+/* ---- alert channels (notify.h): email alerts through the API's commit path ---- */
+
+struct serve_notify_submit {
+	struct serve *sv;
+	struct spool_env env;
+	char *subject;
+	void (*done)(void *ctx, int rc, const char *why);
+	void *ctx;
+};
+
+static void
+serve_notify_committed_cb(int rc, const struct hk_err *err, void *arg)
+{
+	struct serve_notify_submit *s = arg;
+
+	if (rc == 0)
+		serve_queued(s->sv, &s->env, s->subject);
+	s->done(s->ctx, rc, rc == 0 ? NULL : err != NULL ? err->text : "spool commit failed");
+	spool_env_fini(&s->env);
+	free(s->subject);
+	free(s);
+}
+
+/* notify_params.submit: an alert email becomes a queued message like one sent by the API. */
+static int
+serve_notify_submit_cb(void *arg, const char *mail_from, char *const *rcpts, size_t n_rcpts,
+    const char *data, size_t len, void (*done)(void *ctx, int rc, const char *why), void *ctx,
+    struct hk_err *err)
+{
+	struct serve *sv = arg;
+	struct serve_notify_submit *s = xcalloc(1, sizeof(*s));
+	struct buf body = BUF_INIT;
+	uint64_t now = clock_now_ms();
+	size_t i;
+
+	s->sv = sv;
+	s->done = done;
+	s->ctx = ctx;
+	s->env.id = id_gen_next(&sv->ids, now);
+	s->env.received_ms = now;
+	s->env.from = xstrdup(mail_from);
+	s->env.source = xstrdup("api");
+	s->env.listener = xstrdup("alerts");
+	s->env.body = SMTP_BODY_7BIT;
+	for (i = 0; i < n_rcpts; i++)
+		spool_env_add_rcpt(&s->env, rcpts[i], SMTP_NOTIFY_NEVER, NULL);
+	buf_append(&body, data, len);
+	s->env.size = body.len;
+	s->subject = header_subject(body.ptr, body.len);
+	if (spool_commit(sv->spool, &s->env, &body, serve_notify_committed_cb, s, err) == -1) {
+		buf_fini(&body);
+		spool_env_fini(&s->env);
+		free(s->subject);
+		free(s);
+		return -1;
+	}
+	return 0;
+}
+
+/* POST /api/v1/alerts/test (api_ops.alert_test). */
+static int
+serve_api_alert_test_cb(void *arg, const char *channel, api_alert_done_fn done, void *ctx,
+    struct hk_err *err)
+{
+	struct serve *sv = arg;
+	struct alert_msg m;
+	char *title, *id;
+	int rc;
+
+	memset(&m, 0, sizeof(m));
+	m.kind = ALERT_KIND_TEST;
+	m.severity = ALERT_SEVERITY_INFO;
+	id = xasprintf("test:%s", channel);
+	title = xasprintf("Test notice from hikyaku on %s", sv->conf->node);
+	m.id = id;
+	m.rule = "test";
+	m.group = channel;
+	m.title = title;
+	m.text = "hikyaku alert test: if you can read this, the channel works.";
+	m.since_ms = m.at_ms = clock_now_ms();
+	m.node = sv->conf->node;
+	rc = notify_send(sv->notify, channel, &m, done, ctx, err);
+	free(id);
+	free(title);
+	return rc;
+}
+
+struct serve_alert_stats {
+	api_alert_stats_fn each;
+	void *ctx;
+};
+
+static void
+serve_alert_stats_each(void *ctx, const struct notify_channel_stats *s)
+{
+	struct serve_alert_stats *st = ctx;
+
+	st->each(st->ctx, s->name, s->type, s->sent_ok, s->sent_failed, s->retries);
+}
+
+/* /metrics and the 404 of an unknown channel (api_ops.alert_stats). */
+static void
+serve_api_alert_stats_cb(void *arg, api_alert_stats_fn each, void *ctx)
+{
+	struct serve *sv = arg;
+	struct serve_alert_stats st = { each, ctx };
+
+	if (sv->notify != NULL)
+		notify_stats(sv->notify, serve_alert_stats_each, &st);
+}
+
+static int
+serve_notify_start(struct serve *sv, struct hk_err *err)
+{
+	struct notify_params np;
+
+	memset(&np, 0, sizeof(np));
+	np.base = sv->base;
+	np.conf = sv->conf;
+	np.submit = serve_notify_submit_cb;
+	np.submit_arg = sv;
+	sv->notify = notify_new(&np, err);
+	return sv->notify == NULL ? -1 : 0;
+}
+
 static int
 serve_api_start(struct serve *sv, struct hk_err *err)
 {
@@ -968,6 +1099,8 @@ serve_api_start(struct serve *sv, struct hk_err *err)
 	ap.ops.queue_flush_all = serve_api_flush_all_cb;
 	ap.ops.queue_control = serve_api_queue_control_cb;
 	ap.ops.resent = serve_api_resent_cb;
+	ap.ops.alert_test = serve_api_alert_test_cb;
+	ap.ops.alert_stats = serve_api_alert_stats_cb;
 	ap.bodies = sv->bodies;
 	ap.ops.arg = sv;
 	sv->api = api_new(&ap, err);
@@ -1099,6 +1232,10 @@ serve_start(struct serve *sv)
 		log_error("main", "start_failed", "sess=main step=smtpd err=%s", log_q(err.text));
 		return EX_SOFTWARE;
 	}
+	if (serve_notify_start(sv, &err) == -1) {
+		log_error("main", "start_failed", "sess=main step=alerts err=%s", log_q(err.text));
+		return EX_CONFIG;
+	}
 	if (serve_api_start(sv, &err) == -1) {
 		log_error("main", "start_failed", "sess=main step=api err=%s", log_q(err.text));
 		return EX_SOFTWARE;
@@ -1156,6 +1293,8 @@ serve_teardown(struct serve *sv)
 			unlink(sv->conf->api_control_socket);
 	}
 	api_pre_fini(&sv->api_pre);
+	/* After the API (tests waiting get their answer), before the spool (email alerts). */
+	notify_free(sv->notify);
 	/* Before the spool and the log: it waits for its commits, whose callback uses both. */
 	maildrop_free(sv->maildrop);
 	smtpd_free(sv->smtpd);
