@@ -110,6 +110,17 @@ conf_fini(struct conf *c)
 		conf_strv_free(ch->to, ch->n_to);
 	}
 	free(c->alert_channels);
+	for (i = 0; i < c->n_alert_rules; i++) {
+		struct conf_alert_rule *ar = &c->alert_rules[i];
+
+		free(ar->name);
+		conf_strv_free(ar->channels, ar->n_channels);
+		conf_strv_free(ar->escalate_channels, ar->n_escalate_channels);
+		conf_strv_free(ar->sender_domains, ar->n_sender_domains);
+		conf_strv_free(ar->recipient_domains, ar->n_recipient_domains);
+		conf_strv_free(ar->routes, ar->n_routes);
+	}
+	free(c->alert_rules);
 	memset(c, 0, sizeof(*c));
 }
 

@@ -127,6 +127,51 @@ struct conf_alert_channel {
 	uint64_t backoff_max_ms; /* backoff_max: longest wait, also caps Retry-After, default 5m */
 };
 
+/* alerts.rules[].when: the condition a rule watches (docs/alerts.md "Rules"). */
+enum conf_alert_when {
+	CONF_ALERT_PERMANENT_FAILURE = 0, /* a recipient bounced or expired */
+	CONF_ALERT_DEFERRED,              /* a message still deferred after threshold (ms) */
+	CONF_ALERT_UPSTREAM_DOWN,         /* an upstream's breaker opened; clears when it closes */
+	CONF_ALERT_FAILOVER,              /* recipients moved to a later upstream */
+	CONF_ALERT_QUOTA,                 /* an upstream's quota use above threshold (percent) */
+	CONF_ALERT_QUEUE_SIZE,            /* queued messages above threshold (count) */
+	CONF_ALERT_QUEUE_AGE,             /* oldest queued message older than threshold (ms) */
+	CONF_ALERT_BOUNCE_RATE,           /* bounced / finished over window above threshold (%) */
+	CONF_ALERT_DEFERRAL_RATE,         /* deferred / outcomes over window above threshold (%) */
+	CONF_ALERT_AUTH_FAILURES,         /* ingress AUTH failures per window above threshold */
+	CONF_ALERT_CERT_EXPIRY,           /* a listener certificate expires within threshold (ms) */
+	CONF_ALERT_DISK_FREE,             /* spool disk free below threshold (percent) */
+};
+
+#define CONF_ALERT_WHEN_COUNT (CONF_ALERT_DISK_FREE + 1)
+
+/* alerts.rules[].group_by: one alert per upstream, per recipient domain, or one per rule. */
+enum conf_alert_group {
+	CONF_ALERT_GROUP_UPSTREAM = 0,
+	CONF_ALERT_GROUP_DOMAIN,
+	CONF_ALERT_GROUP_RULE,
+};
+
+/* alerts.rules[]: when to alert, how often, and to whom (src/alert/alert_rules.h). */
+struct conf_alert_rule {
+	char *name;
+	enum conf_alert_when when;
+	uint64_t threshold;      /* count, percent (0..100) or ms, by condition (defaults vary) */
+	uint64_t window_ms;      /* window, default 5m (1m for auth_failures) */
+	uint64_t cooldown_ms;    /* cooldown, default 15m */
+	unsigned min_samples;    /* min_samples for the rate conditions, default 20 */
+	enum conf_alert_group group_by; /* default per condition */
+	char **channels; size_t n_channels;
+	uint64_t escalate_after_ms; /* escalate.after; 0: never */
+	char **escalate_channels; size_t n_escalate_channels;
+	bool recovery;           /* recovery notice when it clears, default true */
+	char **sender_domains; size_t n_sender_domains;       /* filters.sender_domain */
+	char **recipient_domains; size_t n_recipient_domains; /* filters.recipient_domain */
+	char **routes; size_t n_routes;                       /* filters.route */
+	int hours_from, hours_to; /* filters.hours as minutes of the day (local time); -1: always */
+	bool has_threshold, has_group_by, has_window; /* set in the file (else defaults apply) */
+};
+
 struct conf {
 	char *path;     /* the file loaded */
 	char *node;     /* default: host name */
@@ -186,6 +231,8 @@ struct conf {
 	 */
 	char *explain_path;
 	struct explain_entry *explain_rows; size_t n_explain_rows;
+	struct conf_alert_rule *alert_rules; size_t n_alert_rules; /* alerts.rules */
+	unsigned alert_time_scale; /* alerts.time_scale: rule durations divided by it (tests); 1 */
 	int refs;
 };
 

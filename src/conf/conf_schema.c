@@ -1656,15 +1656,309 @@ conf_alert_channels_check(struct conf_ctx *ctx, struct conf *c, const struct yno
 	free(names);
 }
 
+/* ---- alerts.rules[] (src/alert/alert_rules.h) ---- */
+
+static const struct conf_enum conf_alert_when_enum[] = {
+	{ "permanent_failure", CONF_ALERT_PERMANENT_FAILURE }, { "deferred", CONF_ALERT_DEFERRED },
+	{ "upstream_down", CONF_ALERT_UPSTREAM_DOWN }, { "failover", CONF_ALERT_FAILOVER },
+	{ "quota", CONF_ALERT_QUOTA }, { "queue_size", CONF_ALERT_QUEUE_SIZE },
+	{ "queue_age", CONF_ALERT_QUEUE_AGE }, { "bounce_rate", CONF_ALERT_BOUNCE_RATE },
+	{ "deferral_rate", CONF_ALERT_DEFERRAL_RATE }, { "auth_failures", CONF_ALERT_AUTH_FAILURES },
+	{ "cert_expiry", CONF_ALERT_CERT_EXPIRY }, { "disk_free", CONF_ALERT_DISK_FREE },
+	{ NULL, 0 },
+};
+
+static const struct conf_enum conf_alert_group_enum[] = {
+	{ "upstream", CONF_ALERT_GROUP_UPSTREAM }, { "domain", CONF_ALERT_GROUP_DOMAIN },
+	{ "rule", CONF_ALERT_GROUP_RULE }, { NULL, 0 },
+};
+
+/*
+ * Per condition: the threshold's unit and range, its default, the default grouping, and whether
+ * the message filters (sender_domain, recipient_domain, route) can apply.
+ */
+enum conf_alert_unit { CONF_ALERT_COUNT, CONF_ALERT_PERCENT, CONF_ALERT_DURATION };
+
+static const struct {
+	enum conf_alert_unit unit;
+	uint64_t min, max;
+	const char *dflt;
+	enum conf_alert_group group;
+	bool message;
+} conf_alert_when_info[CONF_ALERT_WHEN_COUNT] = {
+	[CONF_ALERT_PERMANENT_FAILURE] = { CONF_ALERT_COUNT, 1, 1000000000, "1",
+	    CONF_ALERT_GROUP_RULE, true },
+	[CONF_ALERT_DEFERRED] = { CONF_ALERT_DURATION, 1000, 365 * CONF_DAY_MS, "1h",
+	    CONF_ALERT_GROUP_RULE, true },
+	[CONF_ALERT_UPSTREAM_DOWN] = { CONF_ALERT_COUNT, 1, 1, "1", CONF_ALERT_GROUP_UPSTREAM,
+	    false },
+	[CONF_ALERT_FAILOVER] = { CONF_ALERT_COUNT, 1, 1000000000, "1", CONF_ALERT_GROUP_UPSTREAM,
+	    true },
+	[CONF_ALERT_QUOTA] = { CONF_ALERT_PERCENT, 1, 100, "90", CONF_ALERT_GROUP_UPSTREAM, false },
+	[CONF_ALERT_QUEUE_SIZE] = { CONF_ALERT_COUNT, 1, 1000000000, "1000", CONF_ALERT_GROUP_RULE,
+	    false },
+	[CONF_ALERT_QUEUE_AGE] = { CONF_ALERT_DURATION, 1000, 365 * CONF_DAY_MS, "1h",
+	    CONF_ALERT_GROUP_RULE, false },
+	[CONF_ALERT_BOUNCE_RATE] = { CONF_ALERT_PERCENT, 1, 100, "5", CONF_ALERT_GROUP_RULE, true },
+	[CONF_ALERT_DEFERRAL_RATE] = { CONF_ALERT_PERCENT, 1, 100, "20", CONF_ALERT_GROUP_RULE,
+	    true },
+	[CONF_ALERT_AUTH_FAILURES] = { CONF_ALERT_COUNT, 1, 1000000000, "10", CONF_ALERT_GROUP_RULE,
+	    false },
+	[CONF_ALERT_CERT_EXPIRY] = { CONF_ALERT_DURATION, CONF_DAY_MS, 365 * CONF_DAY_MS, "14d",
+	    CONF_ALERT_GROUP_UPSTREAM, false },
+	[CONF_ALERT_DISK_FREE] = { CONF_ALERT_PERCENT, 1, 99, "10", CONF_ALERT_GROUP_RULE, false },
+};
+
+/* Keys parsed by a finish hook (they depend on others): only the kind is checked here. */
+static void
+conf_set_later(struct conf_ctx *ctx, const struct conf_key *k, const struct ynode *v, void *dst)
+{
+	(void)conf_scalar(ctx, v, k->check_what);
+}
+
+/* "HH:MM" into minutes of the day; -1 when malformed. */
+static int
+conf_hhmm(const char *s, size_t len)
+{
+	uint64_t h, m;
+
+	if (len != 5 || s[2] != ':' || num_parse_u64(s, 2, 24, &h) == -1 ||
+	    num_parse_u64(s + 3, 2, 59, &m) == -1 || (h == 24 && m != 0))
+		return -1;
+	return (int)(h * 60 + m);
+}
+
+static void
+conf_set_hours(struct conf_ctx *ctx, const struct conf_key *k, const struct ynode *v, void *dst)
+{
+	struct conf_alert_rule *r = (struct conf_alert_rule *)((char *)dst - k->off);
+	const char *s = conf_scalar(ctx, v, "a time of day window (\"08:00-20:00\")"), *dash;
+	int from, to;
+
+	if (s == NULL)
+		return;
+	dash = strchr(s, '-');
+	from = dash != NULL ? conf_hhmm(s, (size_t)(dash - s)) : -1;
+	to = dash != NULL ? conf_hhmm(dash + 1, strlen(dash + 1)) : -1;
+	if (from < 0 || to < 0 || from == to) {
+		conf_load_value_error(ctx, v, "%s is not a time of day window (\"08:00-20:00\", local "
+		    "time; \"20:00-08:00\" spans midnight)", log_q(s));
+		return;
+	}
+	r->hours_from = from;
+	r->hours_to = to % 1440;
+}
+
+static void
+conf_alert_threshold_parse(struct conf_ctx *ctx, struct conf_alert_rule *r, const struct ynode *v)
+{
+	const char *name = conf_alert_when_enum[r->when].name;
+	struct conf_key k = { .name = "threshold", .min = conf_alert_when_info[r->when].min,
+	    .max = conf_alert_when_info[r->when].max };
+	struct ynode tmp;
+	uint64_t n;
+
+	switch (conf_alert_when_info[r->when].unit) {
+	case CONF_ALERT_DURATION:
+		if (conf_duration(ctx, &k, v, &n) == 0)
+			r->threshold = n;
+		return;
+	case CONF_ALERT_PERCENT:
+		/* "20%" and "20" are the same. */
+		tmp = *v;
+		if (v->kind == YNODE_SCALAR && v->len > 1 && v->str[v->len - 1] == '%') {
+			tmp.str = xstrndup(v->str, v->len - 1);
+			tmp.len = v->len - 1;
+		}
+		if (conf_number(ctx, &k, &tmp, &n) == 0)
+			r->threshold = n;
+		if (tmp.str != v->str)
+			free(tmp.str);
+		return;
+	case CONF_ALERT_COUNT:
+		if (r->when == CONF_ALERT_UPSTREAM_DOWN && r->has_threshold) {
+			conf_load_value_error(ctx, v, "%s takes no threshold (it opens when the "
+			    "upstream's breaker opens)", name);
+			return;
+		}
+		if (conf_number(ctx, &k, v, &n) == 0)
+			r->threshold = n;
+		return;
+	}
+}
+
+/* Parsed once "when" is known, reported as alerts.rules[i].threshold. */
+static void
+conf_alert_threshold(struct conf_ctx *ctx, struct conf_alert_rule *r, const struct ynode *v)
+{
+	size_t saved = ctx->path.len;
+
+	buf_append_str(&ctx->path, ".threshold");
+	conf_alert_threshold_parse(ctx, r, v);
+	buf_truncate(&ctx->path, saved);
+}
+
+static void
+conf_alert_rule_finish(struct conf_ctx *ctx, void *obj, const struct ynode *map)
+{
+	struct conf_alert_rule *r = obj;
+	const struct ynode *when = conf_load_map_get(map, "when");
+	const struct ynode *at;
+	struct ynode *dv = NULL;
+
+	if (when == NULL || when->kind != YNODE_SCALAR ||
+	    conf_enum_find(conf_alert_when_enum, when->str) == NULL)
+		return;
+	at = conf_load_map_get(map, "threshold");
+	r->has_threshold = at != NULL;
+	if (at == NULL) {
+		int rc = conf_load_tree(ctx, conf_alert_when_info[r->when].dflt,
+		    strlen(conf_alert_when_info[r->when].dflt), &dv);
+
+		HK_ASSERT(rc == 0 && dv != NULL);
+		at = dv;
+	}
+	if (at->kind == YNODE_SCALAR)
+		conf_alert_threshold(ctx, r, at);
+	conf_load_tree_free(dv);
+	r->has_group_by = conf_load_map_get(map, "group_by") != NULL;
+	if (!r->has_group_by)
+		r->group_by = conf_alert_when_info[r->when].group;
+	r->has_window = conf_load_map_get(map, "window") != NULL;
+	if (!r->has_window)
+		r->window_ms = r->when == CONF_ALERT_AUTH_FAILURES ? 60000 : 300000;
+	at = conf_load_map_get(map, "filters");
+	if (!conf_alert_when_info[r->when].message &&
+	    (r->n_sender_domains > 0 || r->n_recipient_domains > 0 || r->n_routes > 0))
+		conf_load_value_error(ctx, at, "%s is not about messages: only filters.hours "
+		    "applies to it", when->str);
+	at = conf_load_map_get(map, "escalate");
+	if (at != NULL && (r->escalate_after_ms == 0) != (r->n_escalate_channels == 0))
+		conf_load_value_error(ctx, at, "escalate needs both after and channels");
+}
+
+static const struct conf_key conf_alert_filter_keys[] = {
+	{ .name = "sender_domain", CONF_DOMAINS,
+	  .off = offsetof(struct conf_alert_rule, sender_domains),
+	  .off2 = offsetof(struct conf_alert_rule, n_sender_domains) },
+	{ .name = "recipient_domain", CONF_DOMAINS,
+	  .off = offsetof(struct conf_alert_rule, recipient_domains),
+	  .off2 = offsetof(struct conf_alert_rule, n_recipient_domains) },
+	{ .name = "route", .set = conf_set_strs, .off = offsetof(struct conf_alert_rule, routes),
+	  .off2 = offsetof(struct conf_alert_rule, n_routes) },
+	{ .name = "hours", .set = conf_set_hours,
+	  .off = offsetof(struct conf_alert_rule, hours_from) },
+};
+
+static const struct conf_table conf_alert_filter_table = { CONF_KEYS(conf_alert_filter_keys) };
+
+static const struct conf_key conf_alert_escalate_keys[] = {
+	{ .name = "after", CONF_DURATION(1000, 30 * CONF_DAY_MS),
+	  .off = offsetof(struct conf_alert_rule, escalate_after_ms) },
+	{ .name = "channels", .set = conf_set_strs,
+	  .off = offsetof(struct conf_alert_rule, escalate_channels),
+	  .off2 = offsetof(struct conf_alert_rule, n_escalate_channels) },
+};
+
+static const struct conf_table conf_alert_escalate_table = {
+	CONF_KEYS(conf_alert_escalate_keys),
+};
+
+static const struct conf_key conf_alert_rule_keys[] = {
+	{ .name = "name", .set = conf_set_str, .off = offsetof(struct conf_alert_rule, name),
+	  .required = true, .check = conf_is_label,
+	  .check_what = "a name (letters, digits, \"_\", \"-\", \".\"; up to 64)" },
+	{ .name = "when", .set = conf_set_enum, .off = offsetof(struct conf_alert_rule, when),
+	  .required = true, .enums = conf_alert_when_enum },
+	{ .name = "threshold", .set = conf_set_later, .off = 0,
+	  .check_what = "a number, a percentage or a duration" },
+	{ .name = "window", CONF_DURATION(1000, 7 * CONF_DAY_MS),
+	  .off = offsetof(struct conf_alert_rule, window_ms) },
+	{ .name = "cooldown", CONF_DURATION(0, 7 * CONF_DAY_MS),
+	  .off = offsetof(struct conf_alert_rule, cooldown_ms), .dflt = "15m" },
+	{ .name = "min_samples", .set = conf_set_uint,
+	  .off = offsetof(struct conf_alert_rule, min_samples), .dflt = "20", .min = 1,
+	  .max = 1000000 },
+	{ .name = "group_by", .set = conf_set_enum, .off = offsetof(struct conf_alert_rule, group_by),
+	  .enums = conf_alert_group_enum },
+	{ .name = "channels", .set = conf_set_strs, .off = offsetof(struct conf_alert_rule, channels),
+	  .off2 = offsetof(struct conf_alert_rule, n_channels) },
+	{ .name = "escalate", .set = conf_set_map, .off = 0, .sub = &conf_alert_escalate_table },
+	{ .name = "recovery", .set = conf_set_bool, .off = offsetof(struct conf_alert_rule, recovery),
+	  .dflt = "true" },
+	{ .name = "filters", .set = conf_set_map, .off = 0, .sub = &conf_alert_filter_table },
+};
+
+static const struct conf_table conf_alert_rule_table = {
+	CONF_KEYS(conf_alert_rule_keys), .size = sizeof(struct conf_alert_rule),
+	.finish = conf_alert_rule_finish,
+};
+
+/* A rule's channel names must name alerts.channels; route filters must name routes. */
+static void
+conf_alert_names_check(struct conf_ctx *ctx, const struct ynode *seq, const char *key,
+    char *const *names, size_t n, const struct conf *c, bool routes)
+{
+	size_t i, j;
+
+	for (i = 0; i < n; i++) {
+		bool found = false;
+
+		for (j = 0; !routes && j < c->n_alert_channels; j++)
+			found = found || strcmp(names[i], c->alert_channels[j].name) == 0;
+		for (j = 0; routes && j < c->n_routes; j++)
+			found = found || (c->routes[j].name != NULL &&
+			    strcmp(names[i], c->routes[j].name) == 0);
+		if (!found)
+			conf_load_error(ctx, conf_load_seq_item(seq, i), "%s[%zu]: %s is not %s", key,
+			    i, log_q(names[i]), routes ? "a route name (routes[].name)" :
+			    "a channel name (alerts.channels[].name)");
+	}
+}
+
+static void
+conf_alert_rules_check(struct conf_ctx *ctx, struct conf *c, const struct ynode *alerts)
+{
+	const struct ynode *seq = conf_load_map_get(alerts, "rules");
+	const char **names = xcalloc(c->n_alert_rules + 1, sizeof(*names));
+	size_t i;
+
+	for (i = 0; i < c->n_alert_rules; i++) {
+		const struct conf_alert_rule *r = &c->alert_rules[i];
+		const struct ynode *item = conf_load_seq_item(seq, i);
+		const struct ynode *esc = conf_load_map_get(item, "escalate");
+		const struct ynode *flt = conf_load_map_get(item, "filters");
+		char key[96];
+
+		names[i] = r->name;
+		snprintf(key, sizeof(key), "alerts.rules[%zu].channels", i);
+		conf_alert_names_check(ctx, conf_load_map_get(item, "channels"), key, r->channels,
+		    r->n_channels, c, false);
+		snprintf(key, sizeof(key), "alerts.rules[%zu].escalate.channels", i);
+		conf_alert_names_check(ctx, conf_load_map_get(esc, "channels"), key,
+		    r->escalate_channels, r->n_escalate_channels, c, false);
+		snprintf(key, sizeof(key), "alerts.rules[%zu].filters.route", i);
+		conf_alert_names_check(ctx, conf_load_map_get(flt, "route"), key, r->routes,
+		    r->n_routes, c, true);
+	}
+	conf_check_unique(ctx, "alerts.rules", names, c->n_alert_rules, seq, "name", NULL);
+	free(names);
+}
+
 static void
 conf_alerts_finish(struct conf_ctx *ctx, void *obj, const struct ynode *map)
 {
 	conf_alert_channels_check(ctx, obj, map);
+	conf_alert_rules_check(ctx, obj, map);
 }
 
 static const struct conf_key conf_alerts_keys[] = {
 	{ .name = "channels", .set = conf_set_list, .off = offsetof(struct conf, alert_channels),
 	  .off2 = offsetof(struct conf, n_alert_channels), .sub = &conf_alert_channel_table },
+	{ .name = "rules", .set = conf_set_list, .off = offsetof(struct conf, alert_rules),
+	  .off2 = offsetof(struct conf, n_alert_rules), .sub = &conf_alert_rule_table },
+	{ .name = "time_scale", .set = conf_set_uint, .off = offsetof(struct conf, alert_time_scale),
+	  .dflt = "1", .min = 1, .max = 100000 },
 };
 
 static const struct conf_table conf_alerts_table = {
