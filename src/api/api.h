@@ -110,6 +110,14 @@ struct api_ops {
 	/* new_id (committed through submit) was resent from old_id: link both in the email log. */
 	void (*resent)(void *arg, uint64_t new_id, uint64_t old_id);
 	/*
+	 * DNS checks of domain (GET /api/v1/checks/dns; selector and ip may be NULL: the checks:
+	 * configuration's). done(ctx, json) runs once, later on the loop, with the report as JSON
+	 * (borrowed for the call), unless check_dns_cancel(arg, handle) runs first. NULL: 503.
+	 */
+	void *(*check_dns)(void *arg, const char *domain, const char *selector, const char *ip,
+	    void (*done)(void *ctx, const struct buf *json), void *ctx);
+	void (*check_dns_cancel)(void *arg, void *handle);
+	/*
 	 * Send a test notice to the alert channel named channel (POST /api/v1/alerts/test). 0:
 	 * started; done runs once, later on the loop, when the channel accepted it or failed after
 	 * its retries. -1 with err at once: HK_E_NOTFOUND for an unknown channel. NULL: 503.

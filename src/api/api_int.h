@@ -35,6 +35,7 @@ struct api {
 	struct api_admin_op *admin_ops; /* queue control requests waiting for the daemon */
 	struct bodies *bodies;          /* kept bodies (api_resend.c) */
 	struct api_resend *resend;      /* resends and bulk resend jobs (api_resend.c) */
+	struct api_check_op *checks;    /* DNS checks waiting for the daemon (api_checks.c) */
 	struct api_alert_op *alert_ops; /* alert channel tests waiting for their outcome */
 };
 
@@ -98,5 +99,10 @@ void api_alerts_cancel_all(struct api *a);
 void api_resend_init(struct api *a);
 /* At api_free, before the query pool goes: resends in flight finish, jobs stop. */
 void api_resend_fini(struct api *a);
+
+/* DNS checks (api_checks.c): GET /api/v1/checks/dns; at api_free, checks still running go. */
+void api_checks_dns_get(struct api *a, struct evhttp_request *req, const char *rest,
+    const char *query);
+void api_checks_cancel_all(struct api *a);
 
 #endif

@@ -24,6 +24,7 @@
 #include "api_int.h"
 #include "api_send_parse.h"
 #include "../db/idem.h"
+#include "../diag/diag_align.h"
 #include "../proto/header.h"
 #include "../util/clock.h"
 #include "../util/id.h"
@@ -152,6 +153,8 @@ api_send_committed_cb(void *ctx, int rc, const struct hk_err *err)
 {
 	struct api_send_op *op = ctx;
 	json_t *o, *rcpts;
+	const char *from_domain;
+	char why[384];
 	size_t i;
 
 	if (rc == -1) {
@@ -167,6 +170,13 @@ api_send_committed_cb(void *ctx, int rc, const struct hk_err *err)
 		json_array_append_new(rcpts, json_pack("{s:s,s:s}", "address", op->env.rcpts[i].addr,
 		    "status", "queued"));
 	o = json_pack("{s:s,s:o}", "id", op->qid, "recipients", rcpts);
+	/* DMARC relaxed alignment with the route's first upstream account: say so before it fails. */
+	if (op->env.from != NULL && (from_domain = diag_align_addr_domain(op->env.from)) != NULL &&
+	    diag_align_from_is_unaligned(op->a->conf, from_domain, why, sizeof(why))) {
+		log_warn("api", "from_unaligned", "qid=%s from_domain=%s why=%s", op->qid,
+		    log_q(from_domain), log_q(why));
+		json_object_set_new(o, "warnings", json_pack("[s]", why));
+	}
 	op->response = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
 	json_decref(o);
 	if (op->response == NULL)

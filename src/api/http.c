@@ -71,6 +71,7 @@ static const struct api_route api_routes[] = {
 	{ .path = "/api/v1/queue/", .prefix = true, .methods = API_M_DELETE,
 	  .fn = api_admin_delete },
 	{ .path = "/api/v1/upstreams", .methods = API_M_GET, .fn = api_upstreams_get },
+	{ .path = "/api/v1/checks/dns", .methods = API_M_GET, .fn = api_checks_dns_get },
 	/* After /api/v1/messages/raw: the prefix would match it too. */
 	{ .path = "/api/v1/messages/", .prefix = true, .methods = API_M_POST,
 	  .fn = api_resend_post },
@@ -482,6 +483,7 @@ api_free(struct api *a)
 	if (a->idem != NULL)
 		api_send_fini(a);
 	api_admin_cancel_all(a);
+	api_checks_cancel_all(a);
 	api_alerts_cancel_all(a);
 	if (a->http_tcp)
 		evhttp_free(a->http_tcp);

@@ -23,6 +23,7 @@
 #include "../db/bodies.h"
 #include "../db/maillog.h"
 #include "../db/retention.h"
+#include "../diag/diag.h"
 #include "../dns/dns.h"
 #include "../jobs/jobs.h"
 #include "../net/listener.h"
@@ -57,6 +58,7 @@ struct serve {
 	struct retention *retention; /* log.retention passes, started by retention_ev */
 	struct event *retention_ev;
 	struct dns *dns;
+	struct diag *diag; /* DNS checks: on demand (API) and checks.interval */
 	struct sched *sched;
 	struct relay *relay;
 	struct api *api;
@@ -371,6 +373,8 @@ serve_reload(struct serve *sv)
 		log_error("main", "reload_partial", "sess=main reason=%s action=%s", log_q(err.text),
 		    log_q("kept the previous alert channels"));
 	smtpd_reload(sv->smtpd, c, ctx, fds);
+	if (sv->diag != NULL)
+		diag_reload(sv->diag, c);
 	serve_close_unused(sv->conf, sv->listen_fds, c, fds);
 	free(sv->listen_fds);
 	sv->listen_fds = fds;
@@ -1081,6 +1085,69 @@ serve_notify_start(struct serve *sv, struct hk_err *err)
 	return sv->notify == NULL ? -1 : 0;
 }
 
+/* ---- DNS checks (api_ops.check_dns, and the checks: schedule) ---- */
+
+struct serve_check {
+	struct diag_run *run;
+	void (*done)(void *ctx, const struct buf *json);
+	void *ctx;
+};
+
+static void
+serve_check_done_cb(void *arg, const struct diag_report *r)
+{
+	struct serve_check *c = arg;
+	struct buf b;
+
+	buf_init(&b);
+	diag_report_json(r, &b);
+	c->done(c->ctx, &b);
+	buf_fini(&b);
+	free(c);
+}
+
+static void *
+serve_api_check_dns_cb(void *arg, const char *domain, const char *selector, const char *ip,
+    void (*done)(void *ctx, const struct buf *json), void *ctx)
+{
+	struct serve *sv = arg;
+	struct serve_check *c = xcalloc(1, sizeof(*c));
+
+	c->done = done;
+	c->ctx = ctx;
+	c->run = diag_check(sv->diag, domain, selector, ip, serve_check_done_cb, c);
+	return c;
+}
+
+static void
+serve_api_check_dns_cancel_cb(void *arg, void *handle)
+{
+	struct serve_check *c = handle;
+
+	(void)arg;
+	diag_check_cancel(c->run);
+	free(c);
+}
+
+/*
+ * The DNS checks have a resolver of their own (the same dns: settings), so a slow blocklist
+ * never holds up MX lookups of deliveries. params.worse is left for the alert engine to wire.
+ */
+static int
+serve_diag_start(struct serve *sv, struct hk_err *err)
+{
+	struct diag_params dp;
+
+	memset(&dp, 0, sizeof(dp));
+	dp.base = sv->base;
+	dp.conf = sv->conf;
+	dp.schedule = true;
+	dp.first_delay_ms = sv->conf->checks_interval_ms > 0 &&
+	    sv->conf->checks_interval_ms < 5000 ? sv->conf->checks_interval_ms : 5000;
+	sv->diag = diag_new(&dp, err);
+	return sv->diag == NULL ? -1 : 0;
+}
+
 static int
 serve_api_start(struct serve *sv, struct hk_err *err)
 {
@@ -1099,6 +1166,8 @@ serve_api_start(struct serve *sv, struct hk_err *err)
 	ap.ops.queue_flush_all = serve_api_flush_all_cb;
 	ap.ops.queue_control = serve_api_queue_control_cb;
 	ap.ops.resent = serve_api_resent_cb;
+	ap.ops.check_dns = serve_api_check_dns_cb;
+	ap.ops.check_dns_cancel = serve_api_check_dns_cancel_cb;
 	ap.ops.alert_test = serve_api_alert_test_cb;
 	ap.ops.alert_stats = serve_api_alert_stats_cb;
 	ap.bodies = sv->bodies;
@@ -1184,6 +1253,10 @@ serve_start(struct serve *sv)
 	sv->retention = retention_new(sv->ml, sv->bodies, sv->hub);
 	if (serve_dns_start(sv, &err) == -1) {
 		log_error("main", "start_failed", "sess=main step=dns err=%s", log_q(err.text));
+		return EX_CONFIG;
+	}
+	if (serve_diag_start(sv, &err) == -1) {
+		log_error("main", "start_failed", "sess=main step=diag err=%s", log_q(err.text));
 		return EX_CONFIG;
 	}
 	sv->sched = sched_new(sv->base, serve_ready_cb, sv);
@@ -1303,6 +1376,8 @@ serve_teardown(struct serve *sv)
 	bodies_free(sv->bodies);
 	relay_free(sv->relay);
 	sched_free(sv->sched);
+	/* After the API, whose DNS checks in flight it drops. */
+	diag_free(sv->diag);
 	dns_free(sv->dns);
 	jobs_pool_free(sv->auth_pool);
 	maillog_close(sv->ml);

@@ -190,3 +190,80 @@ def test_usage_errors(tmp_path, fake_dns):
     conf = write_conf(tmp_path, fake_dns)
     assert check_dns(conf, json_out=False)[0] == 64
     assert check_dns(conf, "good.example", "--ip", "not-an-ip", json_out=False)[0] == 64
+
+
+# ---- the daemon: the API endpoint, scheduled re-checks, From alignment ------------------------
+
+from test_api import request  # noqa: E402
+
+
+def daemon_with_checks(daemon_factory, tmp_path, dns, checks):
+    pw = tmp_path / "up.pass"
+    pw.write_text("secret\n")
+    extra = {
+        "upstreams": [{"name": "prov", "host": "127.0.0.1", "port": free_port(), "tls": "starttls",
+                       "verify": False, "username": "relay@other.example",
+                       "password_file": str(pw)}],
+        "routes": [{"name": "default", "upstreams": ["prov"]}],
+        "dns": {"forward": [dns.forward], "timeout": "2s"},
+        "checks": checks,
+    }
+    return daemon_factory(extra=extra)
+
+
+def test_api_endpoint(daemon_factory, tmp_path, fake_dns):
+    d = daemon_with_checks(daemon_factory, tmp_path, fake_dns, {"blocklists": [BL],
+                                                                "interval": 0})
+    r = request(d, "/api/v1/checks/dns?domain=broken.example&selector=sel&ip=" + BAD_IP,
+                control=True)
+    assert r.status == 200, r.body
+    rep = json.loads(r.body)
+    f = by_key(rep)
+    assert rep["domain"] == "broken.example" and rep["status"] == "error"
+    assert f["spf.single"]["status"] == "error"
+    assert f["blocklist.%s.%s" % (BL, BAD_IP)]["status"] == "error"
+    r = request(d, "/api/v1/checks/dns?domain=good.example&selector=sel&ip=" + GOOD_IP,
+                control=True)
+    assert r.status == 200 and by_key(json.loads(r.body))["spf.ip." + GOOD_IP]["status"] == "ok"
+    for q in ("", "?domain=", "?domain=bad%20name.example", "?domain=good.example&ip=x",
+              "?domain=good.example&other=1"):
+        r = request(d, "/api/v1/checks/dns" + q, control=True)
+        assert r.status == 400, (q, r.body)
+        assert json.loads(r.body)["error"]["code"] == "bad_request"
+    # The TCP API without a token: 401 as everywhere.
+    assert request(d, "/api/v1/checks/dns?domain=good.example").status == 401
+
+
+def test_scheduled_recheck_logs_worse(daemon_factory, tmp_path, fake_dns):
+    d = daemon_with_checks(daemon_factory, tmp_path, fake_dns, {
+        "interval": "1s", "domains": ["good.example"], "selector": "sel", "ips": [GOOD_IP],
+        "blocklists": [BL]})
+    d.wait_for_log(r'mod=diag event=check_done .*domain="good\.example" .*errors=0', deadline=15)
+    assert "check_worse" not in d.log()
+    rev = ".".join(reversed(GOOD_IP.split("."))) + "." + BL
+    fake_dns.a(rev, "127.0.0.2")
+    fake_dns.remove("good.example", "TXT")
+    d.wait_for_log(r'mod=diag event=check_worse .*domain="good\.example" check=blocklist '
+                   r".*status=error was=ok", deadline=15)
+    d.wait_for_log(r'mod=diag event=check_worse .*domain="good\.example" check=spf '
+                   r'key="spf\.present" status=error was=ok', deadline=15)
+    line = [x for x in d.log().splitlines() if "check=blocklist" in x][0]
+    assert line.startswith("level=warn ")
+
+
+def test_from_unaligned_warning(daemon_factory, tmp_path, fake_dns):
+    d = daemon_with_checks(daemon_factory, tmp_path, fake_dns, {"interval": 0})
+    msg = {"from": "app@good.example", "to": ["someone@dest.example"], "subject": "hi",
+           "text": "hello"}
+    r = request(d, "/api/v1/messages", method="POST", control=True,
+                headers={"Content-Type": "application/json"}, body=json.dumps(msg))
+    assert r.status == 202, r.body
+    body = json.loads(r.body)
+    assert len(body["warnings"]) == 1
+    assert "good.example does not align with other.example" in body["warnings"][0]
+    d.wait_for_log(r'mod=api event=from_unaligned qid=%s from_domain="good\.example"' % body["id"])
+    # An address of the account's organizational domain aligns: no warning.
+    msg["from"] = "app@mail.other.example"
+    r = request(d, "/api/v1/messages", method="POST", control=True,
+                headers={"Content-Type": "application/json"}, body=json.dumps(msg))
+    assert r.status == 202 and "warnings" not in json.loads(r.body)
