@@ -84,6 +84,8 @@ struct relay_rcpt {
 	int code;                /* last reply code, 0 for a local failure */
 	char remote[DNS_NAME_MAX + 72];/* "host [addr]" of the last attempt */
 	enum trouble_verdict last_verdict;
+	const char *upstream;    /* of the last attempt ("mx"), borrowed from the pass; or NULL */
+	const char *route;       /* route name of the last attempt, borrowed from m->conf */
 };
 
 struct relay_group {
@@ -185,6 +187,8 @@ struct relay {
 	struct event *evwait_ev;
 	void (*stopped_cb)(void *arg);
 	void *stopped_arg;
+	relay_event_fn on_event; /* optional (relay_params) */
+	void *on_event_arg;
 };
 
 static void relay_group_run(struct relay_group *g);
@@ -711,6 +715,42 @@ relay_has_larger_upstream(const struct relay_group *g, size_t except)
 	return false;
 }
 
+/* Tell the alert engine (when wired) about recipient i of m. */
+static void
+relay_emit(struct relay_msg *m, enum relay_event_type type, size_t i, const char *upstream,
+    int code, const char *enhanced, const char *text, uint64_t now)
+{
+	struct relay *r = m->r;
+	struct relay_event ev;
+
+	if (r->on_event == NULL)
+		return;
+	memset(&ev, 0, sizeof(ev));
+	ev.type = type;
+	ev.qid = m->qid;
+	ev.upstream = upstream;
+	ev.from_domain = relay_domain(m->env.from);
+	ev.rcpt_domain = i < m->env.n_rcpts ? relay_domain(m->env.rcpts[i].addr) : NULL;
+	ev.route = i < m->env.n_rcpts ? m->rc[i].route : NULL;
+	ev.code = code;
+	ev.enhanced = enhanced;
+	ev.text = text;
+	ev.age_ms = now > m->env.received_ms ? now - m->env.received_ms : 0;
+	r->on_event(r->on_event_arg, &ev);
+}
+
+/* Breaker transitions of an upstream become UPSTREAM_DOWN / UPSTREAM_UP events. */
+static void
+relay_emit_breaker(struct relay_msg *m, struct relay_up *u, bool was_down, int code,
+    const char *text, uint64_t now)
+{
+	bool down = upstream_breaker_at(u->st, now) != UPSTREAM_BREAKER_CLOSED;
+
+	if (down != was_down)
+		relay_emit(m, down ? RELAY_EVENT_UPSTREAM_DOWN : RELAY_EVENT_UPSTREAM_UP, SIZE_MAX,
+		    u->name, code, NULL, text, now);
+}
+
 /*
  * One recipient's outcome of an attempt: classify, log, record. Returns the verdict. reply may be
  * NULL with a local failure.
@@ -745,6 +785,8 @@ relay_outcome(struct relay_tx *tx, size_t i, enum trouble_stage stage, enum trou
 	snprintf(rc->remote, sizeof(rc->remote), "%s [%s]", tx->host, tx->addr_text);
 	rc->last_verdict = tr->verdict;
 	rc->code = rep ? rep->code : 0;
+	rc->upstream = g->is_mx ? "mx" : tx->up->name;
+	rc->route = m->conf->routes[g->route].name;
 	rc->maybe_delivered |= tr->maybe_delivered;
 
 	memset(&a, 0, sizeof(a));
@@ -791,6 +833,9 @@ relay_outcome(struct relay_tx *tx, size_t i, enum trouble_stage stage, enum trou
 	case TROUBLE_NEXT:
 	case TROUBLE_SPILL:
 		relay_rcpt_set(m, i, RW_PENDING, dsn, text);
+		if (!g->is_mx && !is_last)
+			relay_emit(m, RELAY_EVENT_FAILOVER, i, tx->up->name, a.code, a.enhanced,
+			    text, now);
 		break;
 	}
 	if (tr->verdict == TROUBLE_SENT || tr->verdict == TROUBLE_BOUNCE ||
@@ -925,6 +970,9 @@ relay_tx_failed(struct relay_tx *tx, const struct smtpc_failure *f)
 		    &tr);
 
 		if (tx->up && !counted) {
+			bool was_down = upstream_breaker_at(tx->up->st, now) !=
+			    UPSTREAM_BREAKER_CLOSED;
+
 			counted = true;
 			if (tr.opens_breaker_now)
 				upstream_auth_failed(tx->up->st, now, f->text);
@@ -932,6 +980,7 @@ relay_tx_failed(struct relay_tx *tx, const struct smtpc_failure *f)
 				upstream_session_failed(tx->up->st, now, f->text);
 			else
 				upstream_note_error(tx->up->st, now, f->text);
+			relay_emit_breaker(m, tx->up, was_down, f->code, f->text, now);
 		}
 		if (v == TROUBLE_NEXT || v == TROUBLE_SPILL) {
 			if (!g->is_mx)
@@ -1010,7 +1059,12 @@ relay_conn_ready_cb(void *arg, const struct smtpc_caps *caps, const char *tls_de
 	c->ready = true;
 	snprintf(c->tls, sizeof(c->tls), "%s", tls_desc ? tls_desc : "");
 	if (c->up) {
-		upstream_session_ok(c->up->st, clock_now_ms());
+		uint64_t now = clock_now_ms();
+		bool was_down = upstream_breaker_at(c->up->st, now) != UPSTREAM_BREAKER_CLOSED;
+
+		upstream_session_ok(c->up->st, now);
+		if (tx != NULL)
+			relay_emit_breaker(tx->g->m, c->up, was_down, 0, NULL, now);
 		upstream_set_ehlo(c->up->st, caps->smtputf8, caps->eightbitmime, caps->max_size);
 	}
 	if (tx == NULL)
@@ -1842,6 +1896,12 @@ relay_msg_end(struct relay_msg *m)
 		if (rc->rw == RW_EXPIRED)
 			log_info("relay", "expired", "qid=%s rcpt=%s reply=%s", m->qid,
 			    log_q(sr->addr), log_q(rc->reply));
+		if (rc->rw == RW_SENT || rc->rw == RW_BOUNCED || rc->rw == RW_EXPIRED ||
+		    rc->rw == RW_DEFERRED)
+			relay_emit(m, rc->rw == RW_SENT ? RELAY_EVENT_SENT : rc->rw == RW_BOUNCED ?
+			    RELAY_EVENT_BOUNCED : rc->rw == RW_EXPIRED ? RELAY_EVENT_EXPIRED :
+			    RELAY_EVENT_DEFERRED, i, rc->upstream, rc->code, rc->dsn, rc->reply,
+			    now);
 	}
 	relay_msg_dsn(m);
 	if (unfinished && !relay_msg_changed(m)) {
@@ -2006,6 +2066,8 @@ relay_new(const struct relay_params *p, struct hk_err *err)
 	r->ml = p->maillog;
 	r->sched = p->sched;
 	r->ids = p->ids;
+	r->on_event = p->on_event;
+	r->on_event_arg = p->on_event_arg;
 	r->rng = clock_now_ms() ^ ((uint64_t)getpid() << 32);
 	retry_policy_from_conf(&r->retry, r->conf);
 	if (relay_build_ups(r, r->conf, err) == -1)

@@ -33,6 +33,33 @@
 
 struct relay;
 
+/* What the relay tells the alert engine (relay_params.on_event); see struct relay_event. */
+enum relay_event_type {
+	RELAY_EVENT_SENT = 0,      /* a recipient delivered (end of a pass) */
+	RELAY_EVENT_BOUNCED,       /* a recipient failed permanently (end of a pass) */
+	RELAY_EVENT_EXPIRED,       /* a recipient gave up at retry.max_age (end of a pass) */
+	RELAY_EVENT_DEFERRED,      /* a recipient deferred (end of a pass) */
+	RELAY_EVENT_UPSTREAM_DOWN, /* an upstream's breaker opened */
+	RELAY_EVENT_UPSTREAM_UP,   /* an upstream's breaker closed again */
+	RELAY_EVENT_FAILOVER,      /* a recipient moved on from upstream to the next eligible one */
+};
+
+/* One event; every string is borrowed for the callback only and may be NULL or "". */
+struct relay_event {
+	enum relay_event_type type;
+	const char *qid;
+	const char *upstream;      /* "mx" for direct delivery */
+	const char *from_domain;   /* the envelope sender's domain */
+	const char *rcpt_domain;
+	const char *route;
+	int code;                  /* reply code; 0 for a local failure (timeouts, DNS, ...) */
+	const char *enhanced;      /* "5.1.1" or "" */
+	const char *text;          /* the reply text or the local failure */
+	uint64_t age_ms;           /* time since the message was received */
+};
+
+typedef void (*relay_event_fn)(void *arg, const struct relay_event *ev);
+
 struct relay_params {
 	struct event_base *base;
 	struct conf *conf;       /* referenced */
@@ -41,6 +68,8 @@ struct relay_params {
 	struct maillog *maillog; /* borrowed; NULL: no email log */
 	struct sched *sched;     /* borrowed: messages go back here after a pass */
 	struct id_gen *ids;      /* borrowed: IDs for DSNs */
+	relay_event_fn on_event; /* optional: delivery events for alerts, on the loop */
+	void *on_event_arg;
 };
 
 /* Upstream passwords are read here (password_file); a missing file is an error. */

@@ -271,6 +271,8 @@ smtpd_new(const struct smtpd_params *p, struct hk_err *err)
 	sd->queued_cb = p->queued_cb;
 	sd->cb_arg = p->cb_arg;
 	sd->auth_pool = p->auth_pool;
+	sd->on_auth_failure = p->on_auth_failure;
+	sd->on_auth_failure_arg = p->on_auth_failure_arg;
 	sd->greet_delay_ms = p->greet_delay_ms;
 	TAILQ_INIT(&sd->sessions);
 	LIST_INIT(&sd->commits);

@@ -53,6 +53,13 @@ struct smtpd_params {
 	 * greeting, which costs no latency.
 	 */
 	unsigned greet_delay_ms;
+	/*
+	 * Added, optional: an AUTH attempt failed (why: "credentials", "throttled",
+	 * "throttled_ip"); client is the peer's address, user NULL when unknown. For alerts. Strings
+	 * are borrowed for the call; never a password.
+	 */
+	void (*on_auth_failure)(void *arg, const char *client, const char *user, const char *why);
+	void *on_auth_failure_arg;
 };
 
 

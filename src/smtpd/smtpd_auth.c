@@ -256,6 +256,9 @@ smtpd_auth_done(void *arg)
 		smtpd_throttle_fail(s->sd, key);
 		log_info("smtpd", "auth_failed", "sess=%lu client=%s user=%s why=credentials",
 		    s->id, s->ip, log_q(j->user));
+		if (s->sd->on_auth_failure != NULL)
+			s->sd->on_auth_failure(s->sd->on_auth_failure_arg, s->ip, j->user,
+			    "credentials");
 		smtpd_auth_end(s);
 		smtpd_reply_error(s, 535, "5.7.8", "Authentication credentials invalid");
 	}
@@ -276,6 +279,8 @@ smtpd_auth_verify(struct smtpd_session *s, const char *user, const char *pass, s
 	if (smtpd_throttle_is_over(s->sd, key, s->conf->limits.auth_failures_per_min)) {
 		log_info("smtpd", "auth_failed", "sess=%lu client=%s user=%s why=throttled", s->id,
 		    s->ip, log_q(user));
+		if (s->sd->on_auth_failure != NULL)
+			s->sd->on_auth_failure(s->sd->on_auth_failure_arg, s->ip, user, "throttled");
 		smtpd_auth_end(s);
 		smtpd_reply(s, 454, "4.7.0", "Temporary authentication failure, try again later");
 		return;
@@ -385,6 +390,9 @@ smtpd_auth_proceed(struct smtpd_session *s, const struct smtp_cmd *cmd, union sm
 		smtpd_throttle_fail(s->sd, key);
 		log_info("smtpd", "auth_failed", "sess=%lu client=%s why=throttled_ip", s->id,
 		    s->ip);
+		if (s->sd->on_auth_failure != NULL)
+			s->sd->on_auth_failure(s->sd->on_auth_failure_arg, s->ip, NULL,
+			    "throttled_ip");
 		if (smtpd_throttle_count(s->sd, key) >= 2 * limit) {
 			smtpd_reply(s, 421, "4.7.0",
 			    "Too many authentication failures, closing connection");

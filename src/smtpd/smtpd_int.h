@@ -193,6 +193,8 @@ struct smtpd {
 	void *done_arg;
 	struct event *done_ev;
 	struct event *pause_ev; /* re-enables the listeners after an accept error */
+	void (*on_auth_failure)(void *arg, const char *client, const char *user, const char *why);
+	void *on_auth_failure_arg;
 };
 
 /* smtpd.c */
