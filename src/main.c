@@ -61,6 +61,8 @@ static const struct main_cmd main_cmds[] = {
 		  "      SPF, DKIM, DMARC, MX, PTR, MTA-STS, TLS-RPT, blocklists; a fix for each problem" },
 	{ .name = "alert", .run = cli_alert,
 	  .help = "alert test CHANNEL   send a test notice through one alert channel" },
+	{ .name = "explain", .run = cli_explain,
+	  .help = "explain \"REPLY\"      an upstream's SMTP reply in plain words: cause, fix" },
 	{ .name = "passwd", .run = cli_passwd,
 	  .help = "passwd               read a password on stdin, print its yescrypt hash" },
 	{ .name = "version", .run = main_version, .help = "version              print the version" },

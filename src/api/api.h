@@ -160,5 +160,10 @@ struct api_params {
 struct api *api_new(const struct api_params *p, struct hk_err *err);
 /* Finish queries in flight, answer or drop open requests, close the sockets. NULL: no-op. */
 void api_free(struct api *a);
+/*
+ * After a reload: c (referenced) becomes the snapshot whose explain: rows the message detail's
+ * explanations use (api_messages.c). The rest of the API keeps the snapshot it started with.
+ */
+void api_set_explain(struct api *a, struct conf *c);
 
 #endif

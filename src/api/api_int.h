@@ -23,6 +23,7 @@
 struct api {
 	struct event_base *base;
 	struct conf *conf;
+	struct conf *explain_conf;   /* newest snapshot, for explanations; NULL: conf */
 	struct maillog_query *mq;
 	struct api_ops ops;
 	struct evhttp *http_tcp;     /* token required */

@@ -159,6 +159,15 @@ api_message_done(void *arg, struct maillog_result *res)
 }
 
 void
+api_set_explain(struct api *a, struct conf *c)
+{
+	if (a == NULL)
+		return;
+	conf_unref(a->explain_conf);
+	a->explain_conf = conf_ref(c);
+}
+
+void
 api_messages_get(struct api *a, struct evhttp_request *req, const char *rest, const char *query)
 {
 	const char *slash = strchr(rest, '/');
@@ -178,6 +187,6 @@ api_messages_get(struct api *a, struct evhttp_request *req, const char *rest, co
 	}
 	g = xmalloc(sizeof(*g));
 	g->req = req;
-	g->conf = conf_ref(a->conf);
+	g->conf = conf_ref(a->explain_conf != NULL ? a->explain_conf : a->conf);
 	maillog_query_message(a->mq, id, api_message_done, g);
 }

@@ -494,6 +494,7 @@ api_free(struct api *a)
 		close(a->pre.tcp_fd);
 	if (a->http_control == NULL && a->pre.control_fd != -1)
 		close(a->pre.control_fd);
+	conf_unref(a->explain_conf);
 	conf_unref(a->conf);
 	free(a);
 }

@@ -26,6 +26,11 @@ int cli_sendmail(const struct cli_opts *o, int argc, char **argv);
 /* hikyaku passwd: read a password (twice on a terminal), print its yescrypt hash. */
 int cli_passwd(const struct cli_opts *o, int argc, char **argv);
 /*
+ * hikyaku explain [--json] "REPLY" | -: an SMTP reply in plain words, no daemon needed
+ * (cli_explain.c). 0 explained, 1 nothing to explain (2xx/3xx), 65 not a reply.
+ */
+int cli_explain(const struct cli_opts *o, int argc, char **argv);
+/*
  * Commands that talk to the running daemon over api.control_socket (cli_admin.c): exit 69 when
  * it is not running, 77 without permission on the socket.
  */

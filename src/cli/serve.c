@@ -386,6 +386,7 @@ serve_reload(struct serve *sv)
 	sv->conf = c;
 	c = NULL;
 	serve_apply_log_conf(sv->conf);
+	api_set_explain(sv->api, sv->conf);
 	log_info("main", "reload_done", "sess=main listeners=%zu", sv->conf->n_listeners);
 out:
 	if (ctx)

@@ -245,7 +245,13 @@ def test_sighup_reloads_the_explain_file(daemon_factory, fake_smtp, tmp_path):
     want = str(path) + ":10:5: entries[1]: missing required key"
     assert want in d.log(), d.log_tail()
     assert d.running()
-    path.write_text(OVERRIDE)
+    path.write_text(OVERRIDE.replace("(our wording)", "(reloaded wording)"))
     since = d.log_size()
     d.signal(signal.SIGHUP)
     d.wait_for_log(r"reload_done", since=since)
+    # The new rows reach the API's explanations.
+    qid = submit(d, [BAD])
+    m = _attempts_of(d, qid, BAD)
+    a = [a for a in m["attempts"] if a.get("rcpt") == BAD][-1]
+    assert a["explanation"]["cause"] == \
+        "The address is not known at the receiving side (reloaded wording).", a
