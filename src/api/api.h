@@ -126,6 +126,8 @@ struct api_ops {
 	    struct hk_err *err);
 	/* Call each once per configured alert channel, in configuration order (NULL: none). */
 	void (*alert_stats)(void *arg, api_alert_stats_fn each, void *ctx);
+	/* GET /api/v1/alerts: append the alerts' JSON document to out (NULL: 503). */
+	void (*alerts_list)(void *arg, struct buf *out);
 	void *arg;
 };
 

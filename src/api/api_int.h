@@ -96,6 +96,9 @@ void api_alerts_test_post(struct api *a, struct evhttp_request *req, const char 
     const char *query);
 /* At api_free: tests still waiting are cut loose; their outcomes reply to nobody. */
 void api_alerts_cancel_all(struct api *a);
+/* GET /api/v1/alerts (api_alerts_list.c). */
+void api_alerts_list_get(struct api *a, struct evhttp_request *req, const char *rest,
+    const char *query);
 /* At api_new: resend state. */
 void api_resend_init(struct api *a);
 /* At api_free, before the query pool goes: resends in flight finish, jobs stop. */

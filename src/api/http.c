@@ -77,6 +77,7 @@ static const struct api_route api_routes[] = {
 	  .fn = api_resend_post },
 	{ .path = "/api/v1/resend", .methods = API_M_POST, .fn = api_resend_bulk_post },
 	{ .path = "/api/v1/alerts/test", .methods = API_M_POST, .fn = api_alerts_test_post },
+	{ .path = "/api/v1/alerts", .methods = API_M_GET, .fn = api_alerts_list_get },
 	{ .path = "/api/v1/resend/", .prefix = true, .methods = API_M_GET,
 	  .fn = api_resend_job_get },
 };

@@ -18,6 +18,7 @@
 #include "privs.h"
 #include "sdnotify.h"
 #include "../alert/notify.h"
+#include "../alert/alert.h"
 #include "../api/api.h"
 #include "../conf/conf.h"
 #include "../db/bodies.h"
@@ -62,6 +63,7 @@ struct serve {
 	struct sched *sched;
 	struct relay *relay;
 	struct api *api;
+	struct alert *alert;       /* alert rules (alerts.rules); NULL until started */
 	struct maildrop *maildrop; /* pickup of mail left by the sendmail command */
 	struct api_pre api_pre; /* sockets and token until api_new() takes them */
 	struct id_gen ids;
@@ -373,6 +375,8 @@ serve_reload(struct serve *sv)
 		log_error("main", "reload_partial", "sess=main reason=%s action=%s", log_q(err.text),
 		    log_q("kept the previous alert channels"));
 	smtpd_reload(sv->smtpd, c, ctx, fds);
+	if (sv->alert != NULL && alert_reload(sv->alert, c, &err) == -1)
+		log_error("main", "reload_alerts_failed", "sess=main err=%s", log_q(err.text));
 	if (sv->diag != NULL)
 		diag_reload(sv->diag, c);
 	serve_close_unused(sv->conf, sv->listen_fds, c, fds);
@@ -523,6 +527,126 @@ serve_dns_start(struct serve *sv, struct hk_err *err)
 	return sv->dns == NULL ? -1 : 0;
 }
 
+/* ---- alerts: events from the engines, gauges, GET /api/v1/alerts ---- */
+
+static const enum alert_event_type serve_alert_types[] = {
+	[RELAY_EVENT_SENT] = ALERT_EV_SENT,
+	[RELAY_EVENT_BOUNCED] = ALERT_EV_BOUNCED,
+	[RELAY_EVENT_EXPIRED] = ALERT_EV_EXPIRED,
+	[RELAY_EVENT_DEFERRED] = ALERT_EV_DEFERRED,
+	[RELAY_EVENT_UPSTREAM_DOWN] = ALERT_EV_UPSTREAM_DOWN,
+	[RELAY_EVENT_UPSTREAM_UP] = ALERT_EV_UPSTREAM_UP,
+	[RELAY_EVENT_FAILOVER] = ALERT_EV_FAILOVER,
+};
+
+static void
+serve_relay_event_cb(void *arg, const struct relay_event *rev)
+{
+	struct serve *sv = arg;
+	struct alert_event ev;
+
+	if (sv->alert == NULL || (size_t)rev->type >= HK_ARRAY_LEN(serve_alert_types))
+		return;
+	memset(&ev, 0, sizeof(ev));
+	ev.type = serve_alert_types[rev->type];
+	ev.qid = rev->qid;
+	ev.upstream = rev->upstream;
+	ev.sender_domain = rev->from_domain;
+	ev.rcpt_domain = rev->rcpt_domain;
+	ev.route = rev->route;
+	ev.code = rev->code;
+	ev.enhanced = rev->enhanced;
+	ev.text = rev->text;
+	ev.age_ms = rev->age_ms;
+	alert_event(sv->alert, &ev);
+}
+
+static void
+serve_auth_failure_cb(void *arg, const char *client, const char *user, const char *why)
+{
+	struct serve *sv = arg;
+	struct alert_event ev;
+
+	(void)user;
+	if (sv->alert == NULL)
+		return;
+	memset(&ev, 0, sizeof(ev));
+	ev.type = ALERT_EV_AUTH_FAILURE;
+	ev.peer = client;
+	ev.text = why;
+	alert_event(sv->alert, &ev);
+}
+
+/* Gauges only the daemon can read: the queue and the upstreams' quotas. */
+static void
+serve_alert_poll_cb(void *arg, struct alert *a)
+{
+	struct serve *sv = arg;
+	uint64_t now = clock_now_ms();
+	size_t i;
+
+	alert_gauge(a, ALERT_GAUGE_QUEUE_SIZE, NULL, sched_waiting(sv->sched) +
+	    (sv->relay != NULL ? relay_active(sv->relay) : 0));
+	for (i = 0; sv->relay != NULL && i < sv->conf->n_upstreams; i++) {
+		const struct conf_upstream *cu = &sv->conf->upstreams[i];
+		struct upstream_snapshot snap;
+		uint64_t pct = 0;
+
+		if (!relay_upstream_snapshot(sv->relay, cu->name, now, &snap))
+			continue;
+		if (snap.per_day > 0)
+			pct = snap.sent_day * 100 / snap.per_day;
+		if (snap.per_hour > 0 && snap.sent_hour * 100 / snap.per_hour > pct)
+			pct = snap.sent_hour * 100 / snap.per_hour;
+		/* A SPILL pause means the provider itself said the quota is spent. */
+		if (snap.health == UPSTREAM_HEALTH_PAUSED)
+			pct = 100;
+		alert_gauge(a, ALERT_GAUGE_QUOTA_PCT, cu->name, pct);
+	}
+}
+
+static void
+serve_api_alerts_cb(void *arg, struct buf *out)
+{
+	struct serve *sv = arg;
+
+	if (sv->alert != NULL)
+		alert_list_json(sv->alert, out);
+	else
+		buf_append_str(out, "{\"alerts\":[],\"open\":0,\"rules\":0}");
+}
+
+/* alert_params.send: notices go to the channels (notify.h) once they are running. */
+static int
+serve_alert_send_cb(void *arg, const char *channel, const struct alert_msg *m,
+    struct hk_err *err)
+{
+	struct serve *sv = arg;
+
+	if (sv->notify == NULL) {
+		log_warn("alert", "alert_not_sent", "id=%s channel=%s why=%s", log_q(m->id),
+		    log_q(channel), log_q("channels not running (start-up or shutdown)"));
+		return 0;
+	}
+	return notify_send(sv->notify, channel, m, NULL, NULL, err);
+}
+
+static int
+serve_alert_start(struct serve *sv, struct hk_err *err)
+{
+	struct alert_params ap;
+
+	memset(&ap, 0, sizeof(ap));
+	ap.base = sv->base;
+	ap.conf = sv->conf;
+	ap.poll = serve_alert_poll_cb;
+	ap.poll_arg = sv;
+	ap.send = serve_alert_send_cb;
+	ap.send_arg = sv;
+	sv->alert = alert_new(&ap, err);
+	return sv->alert != NULL ? 0 : -1;
+}
+
 static int
 serve_relay_start(struct serve *sv, struct hk_err *err)
 {
@@ -536,6 +660,8 @@ serve_relay_start(struct serve *sv, struct hk_err *err)
 	rp.maillog = sv->ml;
 	rp.sched = sv->sched;
 	rp.ids = &sv->ids;
+	rp.on_event = serve_relay_event_cb;
+	rp.on_event_arg = sv;
 	sv->relay = relay_new(&rp, err);
 	if (sv->relay == NULL)
 		return -1;
@@ -1167,6 +1293,7 @@ serve_api_start(struct serve *sv, struct hk_err *err)
 	ap.ops.queue_flush_all = serve_api_flush_all_cb;
 	ap.ops.queue_control = serve_api_queue_control_cb;
 	ap.ops.resent = serve_api_resent_cb;
+	ap.ops.alerts_list = serve_api_alerts_cb;
 	ap.ops.check_dns = serve_api_check_dns_cb;
 	ap.ops.check_dns_cancel = serve_api_check_dns_cancel_cb;
 	ap.ops.alert_test = serve_api_alert_test_cb;
@@ -1261,6 +1388,10 @@ serve_start(struct serve *sv)
 		return EX_CONFIG;
 	}
 	sv->sched = sched_new(sv->base, serve_ready_cb, sv);
+	if (serve_alert_start(sv, &err) == -1) {
+		log_error("main", "start_failed", "sess=main step=alerts err=%s", log_q(err.text));
+		return EX_CONFIG;
+	}
 	if (serve_relay_start(sv, &err) == -1) {
 		log_error("main", "start_failed", "sess=main step=relay err=%s", log_q(err.text));
 		return EX_CONFIG;
@@ -1301,6 +1432,8 @@ serve_start(struct serve *sv)
 	sp.cb_arg = sv;
 	sp.local_fd = sv->sendmail_fd;
 	sp.auth_pool = sv->auth_pool;
+	sp.on_auth_failure = serve_auth_failure_cb;
+	sp.on_auth_failure_arg = sv;
 	sv->smtpd = smtpd_new(&sp, &err);
 	if (sv->smtpd == NULL) {
 		log_error("main", "start_failed", "sess=main step=smtpd err=%s", log_q(err.text));
@@ -1369,6 +1502,7 @@ serve_teardown(struct serve *sv)
 	api_pre_fini(&sv->api_pre);
 	/* After the API (tests waiting get their answer), before the spool (email alerts). */
 	notify_free(sv->notify);
+	sv->notify = NULL; /* alerts raised while the engines stop are only logged */
 	/* Before the spool and the log: it waits for its commits, whose callback uses both. */
 	maildrop_free(sv->maildrop);
 	smtpd_free(sv->smtpd);
@@ -1376,6 +1510,9 @@ serve_teardown(struct serve *sv)
 	retention_free(sv->retention);
 	bodies_free(sv->bodies);
 	relay_free(sv->relay);
+	/* After the engines that report to it. */
+	alert_free(sv->alert);
+	sv->alert = NULL;
 	sched_free(sv->sched);
 	/* After the API, whose DNS checks in flight it drops. */
 	diag_free(sv->diag);
