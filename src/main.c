@@ -63,6 +63,9 @@ static const struct main_cmd main_cmds[] = {
 	  .help = "alert test CHANNEL   send a test notice through one alert channel" },
 	{ .name = "explain", .run = cli_explain,
 	  .help = "explain \"REPLY\"      an upstream's SMTP reply in plain words: cause, fix" },
+	{ .name = "test", .run = cli_test,
+	  .help = "test UPSTREAM [--to A] [--from A] [--timeout D] [--local]\n"
+		  "      connect, TLS, AUTH (and with --to send a message); explain any failure" },
 	{ .name = "passwd", .run = cli_passwd,
 	  .help = "passwd               read a password on stdin, print its yescrypt hash" },
 	{ .name = "version", .run = main_version, .help = "version              print the version" },

@@ -83,6 +83,12 @@ typedef void (*api_alert_done_fn)(void *ctx, bool ok, const char *why);
 typedef void (*api_alert_stats_fn)(void *ctx, const char *channel, const char *type,
     uint64_t sent_ok, uint64_t sent_failed, uint64_t retries);
 
+/*
+ * Outcome of api_ops.test_upstream: the HTTP status and the JSON body to answer with (borrowed
+ * for the call): 200 with the report (also when a step failed), 400, 404 or 503 with an error.
+ */
+typedef void (*api_test_done_fn)(void *ctx, int status, const char *json);
+
 struct api_ops {
 	/* Fill *out (zeroed by the caller). */
 	void (*stats)(void *arg, struct api_stats *out);
@@ -126,6 +132,13 @@ struct api_ops {
 	    struct hk_err *err);
 	/* Call each once per configured alert channel, in configuration order (NULL: none). */
 	void (*alert_stats)(void *arg, api_alert_stats_fn each, void *ctx);
+	/*
+	 * Connection test of the upstream called name (POST /api/v1/upstreams/{name}/test); to and
+	 * from NULL when not given, timeout_ms 0 for the defaults (all borrowed for the call). done
+	 * runs exactly once, at once or later on the loop. NULL: the API answers 503.
+	 */
+	void (*test_upstream)(void *arg, const char *name, const char *to, const char *from,
+	    uint64_t timeout_ms, api_test_done_fn done, void *ctx);
 	/* GET /api/v1/alerts: append the alerts' JSON document to out (NULL: 503). */
 	void (*alerts_list)(void *arg, struct buf *out);
 	void *arg;

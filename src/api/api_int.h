@@ -62,6 +62,9 @@ void api_messages_get(struct api *a, struct evhttp_request *req, const char *res
 void api_queue_get(struct api *a, struct evhttp_request *req, const char *rest, const char *query);
 void api_upstreams_get(struct api *a, struct evhttp_request *req, const char *rest,
     const char *query);
+/* POST /api/v1/upstreams/{name}/test (api_upstreams.c). */
+void api_upstreams_test_post(struct api *a, struct evhttp_request *req, const char *rest,
+    const char *query);
 void api_metrics_get(struct api *a, struct evhttp_request *req, const char *rest,
     const char *query);
 /* Queue control (api_admin.c). */

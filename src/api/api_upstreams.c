@@ -2,13 +2,20 @@
  * api_upstreams.c - GET /api/v1/upstreams: per upstream, health, breaker, quota windows against
  * their limits, connections and the last error (docs/delivery.md "What the API shows").
  * The state lives in the relay; the daemon hands snapshots over through api_ops.upstreams.
+ * POST /api/v1/upstreams/{name}/test: the connection test (docs/api.md), run by the daemon
+ * through api_ops.test_upstream; the request waits for the report.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
 
 #include "api_int.h"
 #include "api_json.h"
 #include "../util/clock.h"
+#include "../util/xalloc.h"
 #include "../util/poison.h"
 
 /* A time field pair: "<name>_ms" and "<name>" (RFC 3339), or both null when ms is 0. */
@@ -83,4 +90,117 @@ api_upstreams_get(struct api *a, struct evhttp_request *req, const char *rest,
 	if (a->ops.upstreams)
 		a->ops.upstreams(a->ops.arg, clock_now_ms(), api_up_each, list);
 	api_reply_json(req, 200, json_pack("{s:o}", "upstreams", list));
+}
+
+/* ---- POST /api/v1/upstreams/{name}/test ---- */
+
+#define API_TEST_TIMEOUT_MAX_MS 120000
+
+struct api_test_op {
+	struct evhttp_request *req;
+};
+
+static void
+api_test_done_cb(void *ctx, int status, const char *json)
+{
+	struct api_test_op *o = ctx;
+	struct buf b = BUF_INIT;
+
+	buf_append_str(&b, json ? json : "{}");
+	api_reply_text(o->req, status, "application/json", &b);
+	buf_fini(&b);
+	free(o);
+}
+
+/* An optional string member of the body; false with *why when it is there but not a string. */
+static bool
+api_test_str(const json_t *body, const char *key, const char **out, const char **why)
+{
+	const json_t *v = json_object_get(body, key);
+
+	*out = NULL;
+	if (v == NULL || json_is_null(v))
+		return true;
+	if (!json_is_string(v) || json_string_length(v) == 0) {
+		*why = "to and from must be non-empty strings";
+		return false;
+	}
+	*out = json_string_value(v);
+	return true;
+}
+
+void
+api_upstreams_test_post(struct api *a, struct evhttp_request *req, const char *rest,
+    const char *query)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	size_t len = evbuffer_get_length(in), n;
+	const char *slash = strchr(rest, '/'), *to, *from, *why = NULL, *key;
+	json_t *body = NULL, *v;
+	json_error_t jerr;
+	uint64_t timeout_ms = 0;
+	char *name = NULL;
+	struct api_test_op *o;
+
+	if (query != NULL && *query != '\0') {
+		api_reply_error(req, 400, "bad_request", "unknown query parameter");
+		return;
+	}
+	if (slash == NULL || strcmp(slash, "/test") != 0 || slash == rest) {
+		api_reply_error(req, 404, "not_found", "no such endpoint");
+		return;
+	}
+	{
+		char *raw = xcalloc(1, (size_t)(slash - rest) + 1);
+
+		memcpy(raw, rest, (size_t)(slash - rest));
+		name = evhttp_uridecode(raw, 0, &n);
+		free(raw);
+	}
+	/* A decoded NUL would cut the name short: refuse it. */
+	if (name == NULL || n == 0 || strlen(name) != n) {
+		free(name);
+		api_reply_error(req, 400, "bad_request", "bad upstream name");
+		return;
+	}
+	body = len ? json_loadb((const char *)evbuffer_pullup(in, -1), len,
+	    JSON_REJECT_DUPLICATES, &jerr) : json_object();
+	if (body == NULL || !json_is_object(body)) {
+		why = "the body must be a JSON object";
+		goto bad;
+	}
+	json_object_foreach(body, key, v) {
+		if (strcmp(key, "to") != 0 && strcmp(key, "from") != 0 &&
+		    strcmp(key, "timeout_ms") != 0) {
+			why = "unknown field (known: to, from, timeout_ms)";
+			goto bad;
+		}
+	}
+	if (!api_test_str(body, "to", &to, &why) || !api_test_str(body, "from", &from, &why))
+		goto bad;
+	v = json_object_get(body, "timeout_ms");
+	if (v != NULL && !json_is_null(v)) {
+		if (!json_is_integer(v) || json_integer_value(v) < 100 ||
+		    json_integer_value(v) > API_TEST_TIMEOUT_MAX_MS) {
+			why = "timeout_ms must be an integer from 100 to 120000";
+			goto bad;
+		}
+		timeout_ms = (uint64_t)json_integer_value(v);
+	}
+	if (a->ops.test_upstream == NULL) {
+		json_decref(body);
+		free(name);
+		api_reply_error(req, 503, "unavailable", "the connection test is not available");
+		return;
+	}
+	o = xcalloc(1, sizeof(*o));
+	o->req = req;
+	a->ops.test_upstream(a->ops.arg, name, to, from, timeout_ms, api_test_done_cb, o);
+	json_decref(body);
+	free(name);
+	return;
+bad:
+	json_decref(body);
+	free(name);
+	api_reply_error(req, 400, "bad_request", why);
 }

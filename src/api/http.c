@@ -72,6 +72,8 @@ static const struct api_route api_routes[] = {
 	  .fn = api_admin_delete },
 	{ .path = "/api/v1/upstreams", .methods = API_M_GET, .fn = api_upstreams_get },
 	{ .path = "/api/v1/checks/dns", .methods = API_M_GET, .fn = api_checks_dns_get },
+	{ .path = "/api/v1/upstreams/", .prefix = true, .methods = API_M_POST,
+	  .fn = api_upstreams_test_post },
 	/* After /api/v1/messages/raw: the prefix would match it too. */
 	{ .path = "/api/v1/messages/", .prefix = true, .methods = API_M_POST,
 	  .fn = api_resend_post },

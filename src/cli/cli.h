@@ -44,6 +44,11 @@ int cli_hold(const struct cli_opts *o, int argc, char **argv);
 int cli_release(const struct cli_opts *o, int argc, char **argv);
 int cli_delete(const struct cli_opts *o, int argc, char **argv);
 /*
+ * hikyaku test UPSTREAM [--to ADDR] [--from ADDR] [--timeout D] [--local]: the connection test,
+ * through the daemon when it runs, else in this process (cli_test.c).
+ */
+int cli_test(const struct cli_opts *o, int argc, char **argv);
+/*
  * hikyaku announce --template T [--lang en|ja] --to FILE.csv [--var K=V]... [--from A]
  * [--route R] [--rate N/s] [--skip-bad] [--preview]: a notice to every row of a CSV file
  * (cli_announce.c, docs/announce.md).

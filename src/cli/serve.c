@@ -19,6 +19,7 @@
 #include "sdnotify.h"
 #include "../alert/notify.h"
 #include "../alert/alert.h"
+#include "cli_test.h"
 #include "../api/api.h"
 #include "../conf/conf.h"
 #include "../db/bodies.h"
@@ -78,6 +79,7 @@ struct serve {
 	uint64_t queued;
 	uint64_t queued_api, queued_sendmail; /* of queued, by source (the rest came by SMTP) */
 	struct serve_qop *qops; /* queue control changes in flight, one per message at most */
+	struct cli_probes *probes; /* connection tests asked through the API */
 	struct notify *notify;   /* alert channels (alerts.channels) */
 };
 
@@ -1275,6 +1277,19 @@ serve_diag_start(struct serve *sv, struct hk_err *err)
 	return sv->diag == NULL ? -1 : 0;
 }
 
+/* POST /api/v1/upstreams/{name}/test (api_ops.test_upstream): the probe runs on the loop. */
+static void
+serve_api_test_cb(void *arg, const char *name, const char *to, const char *from,
+    uint64_t timeout_ms, api_test_done_fn done, void *ctx)
+{
+	struct serve *sv = arg;
+
+	if (sv->probes == NULL)
+		sv->probes = cli_probes_new();
+	cli_probes_start(sv->probes, sv->base, sv->dns, sv->conf,
+	    id_gen_next(&sv->ids, clock_now_ms()), name, to, from, timeout_ms, done, ctx);
+}
+
 static int
 serve_api_start(struct serve *sv, struct hk_err *err)
 {
@@ -1293,6 +1308,7 @@ serve_api_start(struct serve *sv, struct hk_err *err)
 	ap.ops.queue_flush_all = serve_api_flush_all_cb;
 	ap.ops.queue_control = serve_api_queue_control_cb;
 	ap.ops.resent = serve_api_resent_cb;
+	ap.ops.test_upstream = serve_api_test_cb;
 	ap.ops.alerts_list = serve_api_alerts_cb;
 	ap.ops.check_dns = serve_api_check_dns_cb;
 	ap.ops.check_dns_cancel = serve_api_check_dns_cancel_cb;
@@ -1493,6 +1509,8 @@ serve_teardown(struct serve *sv)
 {
 	size_t i;
 
+	/* Tests still running answer 503 while the API can still reply. */
+	cli_probes_free(sv->probes);
 	/* First: its queries finish here, while the email log and the hub still exist. */
 	if (sv->api != NULL) {
 		api_free(sv->api);

@@ -11,6 +11,7 @@ CHUNKING/BDAT) and can be told, at any time, to misbehave at one step:
     fake.auth = ("user", "password")              # AUTH required; wrong credentials -> 535
     fake.auth_reply = (535, "5.7.8 no")           # every AUTH refused
     fake.starttls = True                          # offer STARTTLS (needs cert files)
+    fake.implicit_tls = True                      # TLS handshake first, then the greeting
     fake.hang_after_dot = True                    # no answer after the final dot (until the
                                                   # flag is cleared: then close, no reply)
     fake.drop_after = "DATA"                      # close the connection after DATA's 354 ...
@@ -153,6 +154,7 @@ class FakeSMTP:
         self.auth = None           # (user, password): AUTH required before MAIL
         self.auth_reply = None     # (code, text): every AUTH answered so
         self.starttls = False      # offer STARTTLS
+        self.implicit_tls = False  # TLS from the first byte (port 465 style), then the greeting
         self.hang_after_dot = False
         self.hang_after_greeting = False
         self.drop_after = None     # "DATA" (after 354) or "DOT" (after the body, no reply)
@@ -359,6 +361,14 @@ class FakeSMTP:
             while self.hang_after_greeting and not self._stopping and time.monotonic() < end:
                 self._release.wait(0.05)
             return
+        tls_first = False
+        if self.implicit_tls and self.tls_files:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(self.tls_files[0], self.tls_files[1])
+            conn.sock = ctx.wrap_socket(conn.sock, server_side=True)
+            with self.cond:
+                self._socks.add(conn.sock)
+            tls_first = True
         code, text = self.greeting
         conn.reply(code, text)
         if code // 100 != 2:
@@ -373,7 +383,7 @@ class FakeSMTP:
                     conn.reply(503, "5.5.1 Bad sequence of commands")
             except _Closed:
                 return
-        tls = False
+        tls = tls_first
         helo = None
         authed = None
         mail_from = None
