@@ -155,6 +155,12 @@ alert_what(const struct conf_alert_rule *r, const struct alert_notice *n, struct
 	case CONF_ALERT_DISK_FREE:
 		buf_printf(out, "Spool disk has only %llu%% free", (unsigned long long)n->value);
 		break;
+	case CONF_ALERT_DNS_CHECK:
+		if (n->kind == ALERT_KIND_RECOVERY)
+			buf_printf(out, "No new DNS problems for %s", has_g ? g : "the checked domains");
+		else
+			buf_printf(out, "A DNS check of %s got worse", has_g ? g : "a checked domain");
+		break;
 	}
 }
 
@@ -171,7 +177,7 @@ alert_hint(enum conf_alert_when w)
 		    "retry.max_age.";
 	case CONF_ALERT_UPSTREAM_DOWN:
 		return "Mail fails over to the next upstream of each route. Test it with `hikyaku "
-		    "upstream test NAME`; check its host, port, TLS and credentials.";
+		    "test NAME`; check its host, port, TLS and credentials.";
 	case CONF_ALERT_FAILOVER:
 		return "The primary refused or failed; check its replies and status page.";
 	case CONF_ALERT_QUOTA:
@@ -194,13 +200,17 @@ alert_hint(enum conf_alert_when w)
 	case CONF_ALERT_DISK_FREE:
 		return "Free space on the spool's file system; at 0 the relay refuses new mail "
 		    "(452 4.3.1).";
+	case CONF_ALERT_DNS_CHECK:
+		return "Run `hikyaku check-dns DOMAIN`: it shows each record, what is wrong and the "
+		    "fix. A new blocklist listing or a removed SPF/DKIM/DMARC record makes large "
+		    "providers reject or junk the mail.";
 	}
 	return "";
 }
 
 /* The last reply, explained; enhanced "c.s.d" split into numbers. */
 static const struct explain_entry *
-alert_explain(const struct alert_notice *n)
+alert_explain(const struct alert *a, const struct alert_notice *n)
 {
 	unsigned c = 0, s = 0, d = 0;
 	const char *text = n->last_text != NULL ? n->last_text : "";
@@ -209,7 +219,9 @@ alert_explain(const struct alert_notice *n)
 		return NULL;
 	if (n->last_enhanced != NULL && sscanf(n->last_enhanced, "%u.%u.%u", &c, &s, &d) != 3)
 		c = s = d = 0;
-	return explain_lookup(n->last_code, (int)c, (int)s, (int)d, text, strlen(text));
+	/* The configuration's explain: rows first, as everywhere else a reply is shown. */
+	return explain_lookup_in(a->conf->explain_rows, a->conf->n_explain_rows, n->last_code,
+	    (int)c, (int)s, (int)d, text, strlen(text));
 }
 
 /* ---- records ---- */
@@ -273,7 +285,7 @@ alert_emit_cb(void *arg, const struct alert_notice *n)
 {
 	struct alert *a = arg;
 	const struct conf_alert_rule *r = n->rule;
-	const struct explain_entry *ex = alert_explain(n);
+	const struct explain_entry *ex = alert_explain(a, n);
 	struct buf title = BUF_INIT, text = BUF_INIT, what = BUF_INIT, reply = BUF_INIT;
 	struct alert_msg m;
 	struct alert_rec *rec;

@@ -75,6 +75,7 @@ static const struct {
 	    ALERT_GAUGE_CERT_LEFT_MS },
 	[CONF_ALERT_DISK_FREE] = { "disk_free", AR_GAUGE, true, false, true,
 	    ALERT_GAUGE_DISK_FREE_PCT },
+	[CONF_ALERT_DNS_CHECK] = { "dns_check", AR_COUNT, false, false, false, -1 },
 };
 
 const char *
@@ -429,6 +430,8 @@ ar_classify(const struct conf_alert_rule *r, const struct alert_event *ev)
 		return ev->type == ALERT_EV_FAILOVER ? AR_HIT_BAD : AR_HIT_NONE;
 	case CONF_ALERT_AUTH_FAILURES:
 		return ev->type == ALERT_EV_AUTH_FAILURE ? AR_HIT_BAD : AR_HIT_NONE;
+	case CONF_ALERT_DNS_CHECK:
+		return ev->type == ALERT_EV_DNS_WORSE ? AR_HIT_BAD : AR_HIT_NONE;
 	case CONF_ALERT_BOUNCE_RATE:
 		if (final_fail)
 			return AR_HIT_BAD;
@@ -472,6 +475,9 @@ ar_sample(struct ar_group *g, const struct alert_event *ev)
 		return;
 	if (ev->type == ALERT_EV_AUTH_FAILURE) {
 		snprintf(line, sizeof(line), "AUTH failed from %s", ev->peer != NULL ? ev->peer : "?");
+	} else if (ev->type == ALERT_EV_DNS_WORSE) {
+		snprintf(line, sizeof(line), "%s: %s", ev->rcpt_domain ? ev->rcpt_domain : "?",
+		    ev->text ? ev->text : "");
 	} else if (ev->type == ALERT_EV_FAILOVER) {
 		snprintf(line, sizeof(line), "%s%s%s -> %s: %d %s %s", ev->qid ? ev->qid : "",
 		    ev->qid ? " " : "", ev->upstream ? ev->upstream : "?",

@@ -42,6 +42,7 @@ enum alert_event_type {
 	ALERT_EV_UPSTREAM_UP,    /* an upstream's breaker closed again */
 	ALERT_EV_FAILOVER,       /* recipients moved from upstream to to_upstream */
 	ALERT_EV_AUTH_FAILURE,   /* an ingress AUTH attempt failed */
+	ALERT_EV_DNS_WORSE,      /* a scheduled DNS check got worse; rcpt_domain: the domain */
 };
 
 struct alert_event {

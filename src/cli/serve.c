@@ -587,8 +587,16 @@ serve_alert_poll_cb(void *arg, struct alert *a)
 	uint64_t now = clock_now_ms();
 	size_t i;
 
+	uint64_t oldest = sched_oldest_id(sv->sched), r_oldest;
+
 	alert_gauge(a, ALERT_GAUGE_QUEUE_SIZE, NULL, sched_waiting(sv->sched) +
-	    (sv->relay != NULL ? relay_active(sv->relay) : 0));
+	    (sv->relay != NULL ? relay_active(sv->relay) + relay_waiting(sv->relay) : 0));
+	/* IDs are time-ordered (id.h): the smallest one is the oldest message still queued. */
+	r_oldest = sv->relay != NULL ? relay_oldest_id(sv->relay) : 0;
+	if (r_oldest != 0 && (oldest == 0 || r_oldest < oldest))
+		oldest = r_oldest;
+	alert_gauge(a, ALERT_GAUGE_QUEUE_AGE_MS, NULL,
+	    oldest != 0 && id_time_ms(oldest) < now ? now - id_time_ms(oldest) : 0);
 	for (i = 0; sv->relay != NULL && i < sv->conf->n_upstreams; i++) {
 		const struct conf_upstream *cu = &sv->conf->upstreams[i];
 		struct upstream_snapshot snap;
@@ -1262,6 +1270,25 @@ serve_api_check_dns_cancel_cb(void *arg, void *handle)
  * The DNS checks have a resolver of their own (the same dns: settings), so a slow blocklist
  * never holds up MX lookups of deliveries. params.worse is left for the alert engine to wire.
  */
+/* diag_params.worse: a scheduled DNS check found something worse; rules with dns_check. */
+static void
+serve_diag_worse_cb(void *arg, const struct diag_finding *f, const char *domain)
+{
+	struct serve *sv = arg;
+	struct alert_event ev;
+	char text[1024];
+
+	if (sv->alert == NULL)
+		return;
+	snprintf(text, sizeof(text), "%s %s is now %s: %s", f->check, f->key,
+	    diag_status_name(f->status), f->text);
+	memset(&ev, 0, sizeof(ev));
+	ev.type = ALERT_EV_DNS_WORSE;
+	ev.rcpt_domain = domain;
+	ev.text = text;
+	alert_event(sv->alert, &ev);
+}
+
 static int
 serve_diag_start(struct serve *sv, struct hk_err *err)
 {
@@ -1271,6 +1298,8 @@ serve_diag_start(struct serve *sv, struct hk_err *err)
 	dp.base = sv->base;
 	dp.conf = sv->conf;
 	dp.schedule = true;
+	dp.worse = serve_diag_worse_cb;
+	dp.worse_arg = sv;
 	dp.first_delay_ms = sv->conf->checks_interval_ms > 0 &&
 	    sv->conf->checks_interval_ms < 5000 ? sv->conf->checks_interval_ms : 5000;
 	sv->diag = diag_new(&dp, err);

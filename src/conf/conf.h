@@ -141,9 +141,10 @@ enum conf_alert_when {
 	CONF_ALERT_AUTH_FAILURES,         /* ingress AUTH failures per window above threshold */
 	CONF_ALERT_CERT_EXPIRY,           /* a listener certificate expires within threshold (ms) */
 	CONF_ALERT_DISK_FREE,             /* spool disk free below threshold (percent) */
+	CONF_ALERT_DNS_CHECK,             /* a scheduled DNS check (checks:) found something worse */
 };
 
-#define CONF_ALERT_WHEN_COUNT (CONF_ALERT_DISK_FREE + 1)
+#define CONF_ALERT_WHEN_COUNT (CONF_ALERT_DNS_CHECK + 1)
 
 /* alerts.rules[].group_by: one alert per upstream, per recipient domain, or one per rule. */
 enum conf_alert_group {

@@ -1665,6 +1665,7 @@ static const struct conf_enum conf_alert_when_enum[] = {
 	{ "queue_age", CONF_ALERT_QUEUE_AGE }, { "bounce_rate", CONF_ALERT_BOUNCE_RATE },
 	{ "deferral_rate", CONF_ALERT_DEFERRAL_RATE }, { "auth_failures", CONF_ALERT_AUTH_FAILURES },
 	{ "cert_expiry", CONF_ALERT_CERT_EXPIRY }, { "disk_free", CONF_ALERT_DISK_FREE },
+	{ "dns_check", CONF_ALERT_DNS_CHECK },
 	{ NULL, 0 },
 };
 
@@ -1707,6 +1708,8 @@ static const struct {
 	[CONF_ALERT_CERT_EXPIRY] = { CONF_ALERT_DURATION, CONF_DAY_MS, 365 * CONF_DAY_MS, "14d",
 	    CONF_ALERT_GROUP_UPSTREAM, false },
 	[CONF_ALERT_DISK_FREE] = { CONF_ALERT_PERCENT, 1, 99, "10", CONF_ALERT_GROUP_RULE, false },
+	[CONF_ALERT_DNS_CHECK] = { CONF_ALERT_COUNT, 1, 1000000000, "1", CONF_ALERT_GROUP_DOMAIN,
+	    false },
 };
 
 /* Keys parsed by a finish hook (they depend on others): only the kind is checked here. */
@@ -1826,7 +1829,8 @@ conf_alert_rule_finish(struct conf_ctx *ctx, void *obj, const struct ynode *map)
 		r->group_by = conf_alert_when_info[r->when].group;
 	r->has_window = conf_load_map_get(map, "window") != NULL;
 	if (!r->has_window)
-		r->window_ms = r->when == CONF_ALERT_AUTH_FAILURES ? 60000 : 300000;
+		r->window_ms = r->when == CONF_ALERT_AUTH_FAILURES ? 60000 :
+		    r->when == CONF_ALERT_DNS_CHECK ? CONF_DAY_MS : 300000;
 	at = conf_load_map_get(map, "filters");
 	if (!conf_alert_when_info[r->when].message &&
 	    (r->n_sender_domains > 0 || r->n_recipient_domains > 0 || r->n_routes > 0))

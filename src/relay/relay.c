@@ -2144,6 +2144,31 @@ relay_active(const struct relay *r)
 	return r->active;
 }
 
+size_t
+relay_waiting(const struct relay *r)
+{
+	return r->evwait_n;
+}
+
+uint64_t
+relay_oldest_id(const struct relay *r)
+{
+	uint64_t min = 0;
+	size_t i;
+
+	for (i = 0; i < r->n_active_ids; i++) {
+		if (min == 0 || r->active_ids[i] < min)
+			min = r->active_ids[i];
+	}
+	for (i = 0; i < r->evwait_n; i++) {
+		uint64_t id = r->evwait[(r->evwait_head + i) % r->evwait_cap];
+
+		if (min == 0 || id < min)
+			min = id;
+	}
+	return min;
+}
+
 void
 relay_stats(const struct relay *r, struct relay_stats *out)
 {

@@ -83,6 +83,10 @@ void relay_rebuild_quotas(struct relay *r);
 /* Stop taking messages; done_cb once no pass is running. */
 void relay_shutdown(struct relay *r, void (*done_cb)(void *arg), void *arg);
 size_t relay_active(const struct relay *r);
+/* Messages the relay keeps waiting for a connection or a probe (not in the scheduler). */
+size_t relay_waiting(const struct relay *r);
+/* The smallest ID in a pass or waiting in the relay, 0 when none (queue age gauge). */
+uint64_t relay_oldest_id(const struct relay *r);
 
 /* Counters since start, for /metrics: attempts by verdict, recipients by the pass's outcome. */
 struct relay_stats {

@@ -207,6 +207,19 @@ sched_waiting(const struct sched *s)
 }
 
 uint64_t
+sched_oldest_id(const struct sched *s)
+{
+	uint64_t min = 0;
+	size_t i;
+
+	for (i = 0; i < s->n; i++) {
+		if (min == 0 || s->heap[i].id < min)
+			min = s->heap[i].id;
+	}
+	return min;
+}
+
+uint64_t
 sched_next_due(const struct sched *s)
 {
 	return s->n ? s->heap[0].due_ms : UINT64_MAX;

@@ -34,6 +34,8 @@ bool sched_remove(struct sched *s, uint64_t id);
 /* Make every waiting message due now (flush). */
 void sched_flush(struct sched *s);
 size_t sched_waiting(const struct sched *s);
+/* The smallest (oldest, IDs being time-ordered) waiting ID, 0 when none. O(n). */
+uint64_t sched_oldest_id(const struct sched *s);
 /* Due time of the earliest waiting message, UINT64_MAX when none. */
 uint64_t sched_next_due(const struct sched *s);
 

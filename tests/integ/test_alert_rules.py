@@ -204,3 +204,20 @@ def test_config_errors_name_the_rule(daemon_factory):
                      r.stderr + r.stdout), r
     assert re.search(r"alerts\.rules\[0\]\.channels\[0\]: \"nope\" is not a channel name",
                      r.stderr + r.stdout), r
+
+
+def test_queue_age_and_size_gauges(daemon_factory):
+    """queue_age and queue_size see mail the relay keeps for a dead upstream."""
+    rules = [{"name": "age", "when": "queue_age", "threshold": "2s", "cooldown": "10m"},
+             {"name": "size", "when": "queue_size", "threshold": 2, "cooldown": "10m"}]
+    d = delivery_daemon(daemon_factory, [upstream_conf("dead", None)],
+                        retry={"schedule": ["1h"], "max_age": "5d"},
+                        extra=alerts_conf(rules))
+    for i in range(3):
+        submit(d, ["r%d@dest.example" % i], mail_from=SENDER)
+    d.wait_for_log(r"mod=alert event=alert_open .*rule=size", deadline=10)
+    assert not alert_lines(d, "alert_open", "age"), "queue_age opened before its threshold"
+    d.wait_for_log(r"mod=alert event=alert_open .*rule=age", deadline=10)
+    rec = [a for a in alerts(d)["alerts"] if a["rule"] == "age"]
+    assert rec and rec[0]["status"] == "open", rec
+    assert "oldest queued message" in rec[0]["title"], rec

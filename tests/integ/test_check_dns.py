@@ -197,7 +197,7 @@ def test_usage_errors(tmp_path, fake_dns):
 from test_api import request  # noqa: E402
 
 
-def daemon_with_checks(daemon_factory, tmp_path, dns, checks):
+def daemon_with_checks(daemon_factory, tmp_path, dns, checks, alerts=None):
     pw = tmp_path / "up.pass"
     pw.write_text("secret\n")
     extra = {
@@ -208,6 +208,8 @@ def daemon_with_checks(daemon_factory, tmp_path, dns, checks):
         "dns": {"forward": [dns.forward], "timeout": "2s"},
         "checks": checks,
     }
+    if alerts is not None:
+        extra["alerts"] = alerts
     return daemon_factory(extra=extra)
 
 
@@ -237,7 +239,7 @@ def test_api_endpoint(daemon_factory, tmp_path, fake_dns):
 def test_scheduled_recheck_logs_worse(daemon_factory, tmp_path, fake_dns):
     d = daemon_with_checks(daemon_factory, tmp_path, fake_dns, {
         "interval": "1s", "domains": ["good.example"], "selector": "sel", "ips": [GOOD_IP],
-        "blocklists": [BL]})
+        "blocklists": [BL]}, alerts={"rules": [{"name": "dns", "when": "dns_check"}]})
     d.wait_for_log(r'mod=diag event=check_done .*domain="good\.example" .*errors=0', deadline=15)
     assert "check_worse" not in d.log()
     rev = ".".join(reversed(GOOD_IP.split("."))) + "." + BL
@@ -249,6 +251,12 @@ def test_scheduled_recheck_logs_worse(daemon_factory, tmp_path, fake_dns):
                    r'key="spf\.present" status=error was=ok', deadline=15)
     line = [x for x in d.log().splitlines() if "check=blocklist" in x][0]
     assert line.startswith("level=warn ")
+    # The dns_check alert rule: one alert for the domain, however many findings got worse.
+    d.wait_for_log(r'mod=alert event=alert_open .*rule=dns .*group="good\.example"', deadline=10)
+    time.sleep(2.5)
+    opens = [x for x in d.log().splitlines()
+             if "mod=alert" in x and "event=alert_open" in x and "rule=dns" in x]
+    assert len(opens) == 1, opens
 
 
 def test_from_unaligned_warning(daemon_factory, tmp_path, fake_dns):

@@ -527,6 +527,36 @@ test_auth_failures_per_window(void **state)
 	alert_rules_free(ar);
 }
 
+/* dns_check: one alert per domain for any number of worse findings; other events ignored. */
+static void
+test_dns_check_per_domain(void **state)
+{
+	struct conf_alert_rule r = rule("dns", CONF_ALERT_DNS_CHECK, 1);
+	struct alert_rules *ar;
+	struct alert_event a = { .type = ALERT_EV_DNS_WORSE, .rcpt_domain = "example.com",
+		.text = "blocklist zen.example is now error: listed" };
+	struct alert_event b = a, bounced = bounce("example.com", "primary");
+	uint64_t now = T0;
+
+	(void)state;
+	r.group_by = CONF_ALERT_GROUP_DOMAIN;
+	ar = engine(&r, 1);
+	alert_rules_event(ar, &bounced, now);
+	assert_int_equal(n_seen, 0);
+	alert_rules_event(ar, &a, now);
+	alert_rules_event(ar, &a, now + 1000);
+	assert_int_equal(n_seen, 1);
+	assert_int_equal(seen[0].kind, ALERT_KIND_OPEN);
+	assert_string_equal(seen[0].group, "example.com");
+	assert_string_equal(seen[0].last_text, "blocklist zen.example is now error: listed");
+	b.rcpt_domain = "example.org";
+	alert_rules_event(ar, &b, now + 2000);
+	assert_int_equal(n_seen, 2);
+	assert_string_equal(seen[1].group, "example.org");
+	assert_int_equal(alert_rules_open_count(ar), 2);
+	alert_rules_free(ar);
+}
+
 static void
 test_reopen_inside_cooldown_cancels_recovery(void **state)
 {
@@ -606,6 +636,7 @@ main(void)
 		cmocka_unit_test(test_deferred_longer_than),
 		cmocka_unit_test(test_gauges_open_and_recover),
 		cmocka_unit_test(test_auth_failures_per_window),
+		cmocka_unit_test(test_dns_check_per_domain),
 		cmocka_unit_test(test_reopen_inside_cooldown_cancels_recovery),
 		cmocka_unit_test(test_groups_are_bounded),
 		cmocka_unit_test(test_names),
