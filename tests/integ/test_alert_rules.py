@@ -221,3 +221,27 @@ def test_queue_age_and_size_gauges(daemon_factory):
     rec = [a for a in alerts(d)["alerts"] if a["rule"] == "age"]
     assert rec and rec[0]["status"] == "open", rec
     assert "oldest queued message" in rec[0]["title"], rec
+
+
+def test_email_alert_arrives_when_the_primary_is_down(daemon_factory, fake_smtp):
+    """The upstream that is down is the alert's subject: the alert email still arrives, through
+    the backup (the primary's open breaker sends it down the route at once)."""
+    p, b = fake_smtp("primary"), fake_smtp("backup")
+    p.down()
+    ops = {"name": "ops", "type": "email", "from": "alerts@relay.example",
+           "to": ["ops@dest.example"]}
+    rules = [{"name": "down", "when": "upstream_down", "cooldown": "10m", "channels": ["ops"]}]
+    d = delivery_daemon(daemon_factory, [upstream_conf("primary", p), upstream_conf("backup", b)],
+                        extra=alerts_conf(rules, [ops]))
+    for i in range(3):
+        submit(d, ["r%d@dest.example" % i], mail_from=SENDER)
+        b.wait_messages(i + 1)
+    d.wait_for_log(r"mod=alert event=alert_open .*rule=down", deadline=10)
+
+    def alert_mail():
+        return [m for m in b.messages if m.mail_from == "alerts@relay.example"]
+    wait_until(lambda: alert_mail(), 15, "the alert email at the backup")
+    m = alert_mail()[0]
+    assert [r.lower() for r in m.rcpts] == ["ops@dest.example"]
+    assert "Upstream primary is down" in (m.header("Subject") or ""), m.header("Subject")
+    assert not [x for x in p.messages if x.mail_from == "alerts@relay.example"]
