@@ -26,6 +26,7 @@
 #include "../db/maillog.h"
 #include "../db/retention.h"
 #include "../diag/diag.h"
+#include "../diag/diag_align.h"
 #include "../dns/dns.h"
 #include "../jobs/jobs.h"
 #include "../net/listener.h"
@@ -245,7 +246,20 @@ serve_queued(struct serve *sv, const struct spool_env *env, const char *subject)
 static void
 serve_queued_cb(void *arg, const struct spool_env *env)
 {
-	serve_queued(arg, env, env->subject);
+	struct serve *sv = arg;
+	char qid[ID_HEX_LEN + 1], why[512];
+
+	serve_queued(sv, env, env->subject);
+	/*
+	 * SMTP and sendmail mail: warn before sending when the From: domain cannot align (DMARC,
+	 * relaxed) with the account of the route's first upstream; large providers reject it.
+	 */
+	if (env->from_domain != NULL &&
+	    diag_align_from_is_unaligned(sv->conf, env->from_domain, why, sizeof(why))) {
+		id_format(env->id, qid);
+		log_warn("smtpd", "from_unaligned", "qid=%s from_domain=%s why=%s", qid,
+		    log_q(env->from_domain), log_q(why));
+	}
 }
 
 /* The scheduler offers a due message to the relay (wired here: engines do not know each other). */

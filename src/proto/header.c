@@ -1,5 +1,7 @@
 /* header.c - RFC 5322 header section helpers. */
 #include <inttypes.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "header.h"
@@ -397,6 +399,100 @@ literal:
 	}
 	if (out->ptr)
 		out->ptr[out->len] = '\0';
+}
+
+/* Copy v without comments "(...)" (nested) and quoted strings, so '@' and '<' in them are not
+ * taken for the address. */
+static void
+header_strip_comments(const char *v, size_t n, struct buf *out)
+{
+	size_t i;
+	int depth = 0;
+	bool quoted = false;
+
+	for (i = 0; i < n; i++) {
+		char c = v[i];
+
+		if (c == '\\' && (quoted || depth > 0) && i + 1 < n) {
+			i++;
+			continue;
+		}
+		if (quoted) {
+			quoted = c != '"';
+			continue;
+		}
+		if (c == '(') {
+			depth++;
+			continue;
+		}
+		if (depth > 0) {
+			depth -= c == ')';
+			continue;
+		}
+		if (c == '"') {
+			quoted = true;
+			continue;
+		}
+		buf_append(out, &c, 1);
+	}
+}
+
+char *
+header_from_domain(const char *body, size_t len)
+{
+	struct buf v = BUF_INIT, s = BUF_INIT;
+	const char *p, *end, *at, *start;
+	char *out = NULL;
+	size_t i;
+
+	if (!header_get_field(body, len, "From", &v) || v.len == 0)
+		goto done;
+	header_strip_comments(v.ptr, v.len, &s);
+	if (s.len == 0)
+		goto done;
+	p = s.ptr;
+	end = s.ptr + s.len;
+	/* "Name <a@b>": the address in brackets; else the first word with an '@'. */
+	if ((start = memchr(p, '<', s.len)) != NULL) {
+		const char *close = memchr(start, '>', (size_t)(end - start));
+
+		p = start + 1;
+		end = close != NULL ? close : end;
+	} else {
+		if ((at = memchr(p, '@', s.len)) == NULL)
+			goto done;
+		while (at > p && at[-1] != ' ' && at[-1] != '\t' && at[-1] != ',' && at[-1] != ':')
+			at--;
+		p = at;
+		for (start = p; start < end && *start != ' ' && *start != '\t' && *start != ',' &&
+		    *start != ';'; start++)
+			;
+		end = start;
+	}
+	at = NULL;
+	for (start = p; start < end; start++) {
+		if (*start == '@')
+			at = start;
+	}
+	if (at == NULL || at + 1 >= end)
+		goto done;
+	out = xmalloc((size_t)(end - at));
+	for (i = 0, p = at + 1; p < end; p++) {
+		unsigned char c = (unsigned char)*p;
+
+		if (c == ' ' || c == '\t' || c == '\r' || c == '\n')
+			break;
+		out[i++] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+	}
+	out[i] = '\0';
+	if (i == 0) {
+		free(out);
+		out = NULL;
+	}
+done:
+	buf_fini(&v);
+	buf_fini(&s);
+	return out;
 }
 
 char *

@@ -31,6 +31,12 @@ void header_decode_words(const char *in, size_t len, size_t max, struct buf *out
 /* The decoded Subject of the message body[0..len) (at most 998 bytes), or NULL when absent. */
 char *header_subject(const char *body, size_t len);
 /*
+ * The domain of the first address of the message's From: field, lower-case, or NULL when there
+ * is no From: field or no address in it. Comments, quoted display names and groups are skipped;
+ * the address is the one in <...> when there is one, else the first word holding an '@'.
+ */
+char *header_from_domain(const char *body, size_t len);
+/*
  * Append an RFC 5322 date-time for t (seconds since the epoch, UTC) and tz offset minutes:
  * "Tue, 24 Nov 2026 17:12:49 +0000".
  */

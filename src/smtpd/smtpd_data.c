@@ -272,6 +272,7 @@ smtpd_commit_start(struct smtpd_session *s)
 	smtpd_build_body(s, c, now_ms, &body);
 	c->env.size = body.len;
 	c->env.subject = header_subject(body.ptr, body.len);
+	c->env.from_domain = header_from_domain(body.ptr, body.len);
 	memset(&err, 0, sizeof(err));
 	if (spool_commit(sd->spool, &c->env, &body, smtpd_commit_done_cb, c, &err) == -1) {
 		log_warn("smtpd", "commit_failed", "qid=%s sess=%lu err=%s errno=%d text=%s",

@@ -90,6 +90,7 @@ spool_env_fini(struct spool_env *env)
 	free(env->helo);
 	free(env->route);
 	free(env->subject);
+	free(env->from_domain);
 	for (i = 0; i < env->n_rcpts; i++) {
 		free(env->rcpts[i].addr);
 		free(env->rcpts[i].orcpt);

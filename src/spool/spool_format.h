@@ -77,6 +77,8 @@ struct spool_env {
 	 * envelope (the body holds it); NULL after a decode.
 	 */
 	char *subject;
+	/* The From: header's domain at reception (header_from_domain), transient like subject. */
+	char *from_domain;
 };
 
 enum spool_format_result {

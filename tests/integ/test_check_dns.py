@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import Daemon, hikyaku_bin, to_yaml, free_port
+from conftest import Daemon, hikyaku_bin, submit, to_yaml, free_port
 from dnsfake import FakeDNS
 
 # A 2048-bit RSA public key (SubjectPublicKeyInfo, base64), generated for these tests.
@@ -275,3 +275,18 @@ def test_from_unaligned_warning(daemon_factory, tmp_path, fake_dns):
     r = request(d, "/api/v1/messages", method="POST", control=True,
                 headers={"Content-Type": "application/json"}, body=json.dumps(msg))
     assert r.status == 202 and "warnings" not in json.loads(r.body)
+
+
+def test_from_unaligned_warning_for_smtp_mail(daemon_factory, tmp_path, fake_dns):
+    """SMTP mail: the From: header's domain (not the envelope sender) is what DMARC aligns."""
+    d = daemon_with_checks(daemon_factory, tmp_path, fake_dns, {"interval": 0})
+    data = ("From: \"Good, Inc.\" <app@good.example>\r\nTo: someone@dest.example\r\n"
+            "Subject: hi\r\n\r\nhello\r\n")
+    qid = submit(d, ["someone@dest.example"], data.encode(), mail_from="bounces@other.example")
+    d.wait_for_log(r'mod=smtpd event=from_unaligned qid=%s from_domain="good\.example" '
+                   r'why=".*good\.example does not align with other\.example' % qid)
+    aligned = data.replace("app@good.example", "app@mail.other.example")
+    qid2 = submit(d, ["someone@dest.example"], aligned.encode(), mail_from="app@good.example")
+    d.wait_for_log(r"event=queued qid=%s" % qid2)
+    time.sleep(0.3)
+    assert "from_unaligned qid=%s" % qid2 not in d.log()

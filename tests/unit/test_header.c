@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -199,6 +200,39 @@ test_header_decode_words(void **state)
 	buf_fini(&out);
 }
 
+static void
+from_is(const char *text, const char *want)
+{
+	char *d = header_from_domain(text, strlen(text));
+
+	if (want == NULL) {
+		assert_null(d);
+	} else {
+		assert_non_null(d);
+		assert_string_equal(d, want);
+	}
+	free(d);
+}
+
+static void
+test_header_from_domain(void **state)
+{
+	(void)state;
+	from_is("From: app@Example.COM\r\n\r\nbody\r\n", "example.com");
+	from_is("Subject: x\r\nFrom: \"Shop, Inc. <a@wrong.example>\" <orders@shop.example>\r\n\r\n",
+	    "shop.example");
+	from_is("From: Orders <orders@shop.example> (via x@comment.example)\r\n\r\n",
+	    "shop.example");
+	from_is("From: (x@comment.example) plain@mail.example\r\n\r\n", "mail.example");
+	from_is("From:\r\n =?UTF-8?B?5bqX?= <info@folded.example>\r\n\r\n", "folded.example");
+	from_is("From: a@first.example, b@second.example\r\n\r\n", "first.example");
+	from_is("To: a@b.example\r\n\r\n", NULL);
+	from_is("From: nobody\r\n\r\n", NULL);
+	from_is("From: <broken@>\r\n\r\n", NULL);
+	from_is("From: \"unclosed <x@y.example>\r\n\r\n", NULL);
+	from_is("\r\nFrom: a@body.example\r\n", NULL);
+}
+
 int
 main(void)
 {
@@ -207,6 +241,7 @@ main(void)
 		cmocka_unit_test(test_header_has_field),
 		cmocka_unit_test(test_header_get_field),
 		cmocka_unit_test(test_header_decode_words),
+		cmocka_unit_test(test_header_from_domain),
 		cmocka_unit_test(test_header_format_date),
 		cmocka_unit_test(test_header_format_date_sweep),
 	};
