@@ -45,40 +45,8 @@ done
 [ -x "$SMTP_SINK" ] || bench_die "$SMTP_SINK not found (Debian: postfix)"
 command -v ss >/dev/null 2>&1 || bench_die "ss not found (Debian: iproute2)"
 
-mkdir -p "$BENCH_DIR"
-work=$(mktemp -d "$BENCH_DIR/hk-apisend.XXXXXX")
-chmod 755 "$work"
-pids=()
-
-stop_pid() {
-	local pid=$1 keep=() p
-	if kill -0 "$pid" 2>/dev/null; then
-		kill -TERM "$pid" 2>/dev/null || true
-		bench_wait_gone "$pid" 15 || kill -KILL "$pid" 2>/dev/null || true
-	fi
-	wait "$pid" 2>/dev/null || true
-	for p in "${pids[@]}"; do
-		[ "$p" = "$pid" ] || keep+=("$p")
-	done
-	pids=("${keep[@]}")
-}
-
-cleanup() {
-	local rc=$? p
-	set +e
-	for p in "${pids[@]}"; do
-		stop_pid "$p"
-	done
-	if [ "${BENCH_KEEP:-0}" = 1 ]; then
-		bench_say "scratch kept in $work"
-	else
-		rm -rf "$work"
-	fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_scratch apisend
+work=$BENCH_WORK
 
 fstype=$(stat -f -c %T "$work")
 hk_log() { sed 's/^/  | /' "$work/hikyaku.log" | tail -n "${1:-20}" >&2; }
@@ -87,7 +55,7 @@ hk_queued() { find "$work/spool/queue" -maxdepth 1 -name '*.env' -type f 2>/dev/
 # ---- the upstream ---------------------------------------------------------------------------
 sink_port=$(bench_free_port)
 sink_pid=$(bench_sink_start "$work/accept.sink" "$sink_port")
-pids+=("$sink_pid")
+bench_track "$sink_pid"
 bench_wait_listen "$sink_port" 10 "$sink_pid" || bench_die "smtp-sink did not listen on $sink_port"
 
 # ---- hikyaku --------------------------------------------------------------------------------
@@ -123,7 +91,7 @@ if [ "$(id -u)" -eq 0 ] && getent passwd hikyaku >/dev/null; then
 fi
 "$HIKYAKU_BIN" serve -c "$work/hikyaku.yaml" >"$work/hikyaku.log" 2>&1 &
 hk_pid=$!
-pids+=("$hk_pid")
+bench_track "$hk_pid"
 if ! bench_wait_listen "$api_port" 20 "$hk_pid"; then
 	hk_log
 	bench_die "hikyaku did not start"
@@ -150,8 +118,8 @@ done
 left=$(hk_queued)
 sleep 1
 hk_rss=$(bench_proc_kb "$hk_pid" VmHWM)
-stop_pid "$hk_pid"
-stop_pid "$sink_pid"
+bench_stop_pid "$hk_pid"
+bench_stop_pid "$sink_pid"
 
 val() { awk -v k="$1" '$1 == k { print $2 }' "$work/send.out"; }
 accepted=$(val accepted)

@@ -104,3 +104,51 @@ bench_proc_kb() {
 
 # Seconds between two bench_now stamps, three decimals.
 bench_elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f\n", b - a }'; }
+
+# --- scratch directory and the processes a benchmark starts ---------------------------------
+
+BENCH_PIDS=()
+BENCH_WORK=
+
+# bench_track PID...: stop these by PID when the benchmark ends (bench_scratch's exit trap).
+bench_track() { BENCH_PIDS+=("$@"); }
+
+# bench_stop_pid PID [GRACE]: SIGTERM, then SIGKILL after GRACE seconds (15); forget the PID.
+bench_stop_pid() {
+	local pid=$1 grace=${2:-15} keep=() p
+	if kill -0 "$pid" 2>/dev/null; then
+		kill -TERM "$pid" 2>/dev/null || true
+		bench_wait_gone "$pid" "$grace" || kill -KILL "$pid" 2>/dev/null || true
+	fi
+	wait "$pid" 2>/dev/null || true
+	for p in "${BENCH_PIDS[@]}"; do
+		[ "$p" = "$pid" ] || keep+=("$p")
+	done
+	BENCH_PIDS=("${keep[@]}")
+}
+
+bench_on_exit() {
+	local rc=$? p
+	set +e
+	for p in "${BENCH_PIDS[@]}"; do
+		bench_stop_pid "$p" "${BENCH_STOP_GRACE:-15}"
+	done
+	if [ "${BENCH_KEEP:-0}" = 1 ]; then
+		bench_say "scratch kept in $BENCH_WORK"
+	elif [ -n "$BENCH_WORK" ]; then
+		rm -rf "$BENCH_WORK"
+	fi
+	exit "$rc"
+}
+
+# bench_scratch NAME: make $BENCH_DIR/hk-NAME.XXXXXX (mode 755) as $BENCH_WORK and install the
+# exit trap that stops every tracked process and removes it (kept with BENCH_KEEP=1). Call it in
+# the main shell, not in $(...), or the trap is lost.
+bench_scratch() {
+	mkdir -p "$BENCH_DIR"
+	BENCH_WORK=$(mktemp -d "$BENCH_DIR/hk-$1.XXXXXX")
+	chmod 755 "$BENCH_WORK"
+	trap bench_on_exit EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+}

@@ -48,40 +48,9 @@ done
 [ -x "$FILL_BIN" ] || bench_die "$FILL_BIN not found: build it (ninja -C build) or set FILL_BIN"
 command -v ss >/dev/null 2>&1 || bench_die "ss not found (Debian: iproute2)"
 
-mkdir -p "$BENCH_DIR"
-work=$(mktemp -d "$BENCH_DIR/hk-logsearch.XXXXXX")
-chmod 755 "$work"
-pids=()
-
-stop_pid() {
-	local pid=$1 keep=() p
-	if kill -0 "$pid" 2>/dev/null; then
-		kill -TERM "$pid" 2>/dev/null || true
-		bench_wait_gone "$pid" 30 || kill -KILL "$pid" 2>/dev/null || true
-	fi
-	wait "$pid" 2>/dev/null || true
-	for p in "${pids[@]}"; do
-		[ "$p" = "$pid" ] || keep+=("$p")
-	done
-	pids=("${keep[@]}")
-}
-
-cleanup() {
-	local rc=$? p
-	set +e
-	for p in "${pids[@]}"; do
-		stop_pid "$p"
-	done
-	if [ "${BENCH_KEEP:-0}" = 1 ]; then
-		bench_say "scratch kept in $work"
-	else
-		rm -rf "$work"
-	fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+BENCH_STOP_GRACE=30
+bench_scratch logsearch
+work=$BENCH_WORK
 
 fstype=$(stat -f -c %T "$work")
 state=$work/state
@@ -131,7 +100,7 @@ if [ "$(id -u)" -eq 0 ] && getent passwd hikyaku >/dev/null; then
 fi
 "$HIKYAKU_BIN" serve -c "$work/hikyaku.yaml" >"$work/hikyaku.log" 2>&1 &
 hk_pid=$!
-pids+=("$hk_pid")
+bench_track "$hk_pid"
 if ! bench_wait_listen "$api_port" 120 "$hk_pid"; then
 	sed 's/^/  | /' "$work/hikyaku.log" | tail -n 20 >&2
 	bench_die "hikyaku did not serve the API on 127.0.0.1:$api_port"
@@ -147,7 +116,7 @@ if ! "$PYTHON" "$here/api_client.py" search "http://127.0.0.1:$api_port" "$work/
 	bench_die "the queries failed"
 fi
 hk_rss=$(bench_proc_kb "$hk_pid" VmHWM)
-stop_pid "$hk_pid"
+bench_stop_pid "$hk_pid" 30
 
 # ---- summary --------------------------------------------------------------------------------
 status=0

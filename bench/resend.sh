@@ -48,40 +48,8 @@ done
 [ -x "$SMTP_SINK" ] || bench_die "$SMTP_SINK not found (Debian: postfix)"
 command -v ss >/dev/null 2>&1 || bench_die "ss not found (Debian: iproute2)"
 
-mkdir -p "$BENCH_DIR"
-work=$(mktemp -d "$BENCH_DIR/hk-resend.XXXXXX")
-chmod 755 "$work"
-pids=()
-
-stop_pid() {
-	local pid=$1 keep=() p
-	if kill -0 "$pid" 2>/dev/null; then
-		kill -TERM "$pid" 2>/dev/null || true
-		bench_wait_gone "$pid" 15 || kill -KILL "$pid" 2>/dev/null || true
-	fi
-	wait "$pid" 2>/dev/null || true
-	for p in "${pids[@]}"; do
-		[ "$p" = "$pid" ] || keep+=("$p")
-	done
-	pids=("${keep[@]}")
-}
-
-cleanup() {
-	local rc=$? p
-	set +e
-	for p in "${pids[@]}"; do
-		stop_pid "$p"
-	done
-	if [ "${BENCH_KEEP:-0}" = 1 ]; then
-		bench_say "scratch kept in $work"
-	else
-		rm -rf "$work"
-	fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_scratch resend
+work=$BENCH_WORK
 
 fstype=$(stat -f -c %T "$work")
 hk_log() { sed 's/^/  | /' "$work/hikyaku.log" | tail -n "${1:-20}" >&2; }
@@ -92,7 +60,7 @@ sink() {
 	local name=$1 port=$2
 	shift 2
 	SINK_PID=$(bench_sink_start "$work/$name.sink" "$port" "$@")
-	pids+=("$SINK_PID")
+	bench_track "$SINK_PID"
 	bench_wait_listen "$port" 10 "$SINK_PID" || bench_die "smtp-sink $name did not listen on $port"
 }
 
@@ -145,7 +113,7 @@ if [ "$(id -u)" -eq 0 ] && getent passwd hikyaku >/dev/null; then
 fi
 "$HIKYAKU_BIN" serve -c "$work/hikyaku.yaml" >"$work/hikyaku.log" 2>&1 &
 hk_pid=$!
-pids+=("$hk_pid")
+bench_track "$hk_pid"
 if ! bench_wait_listen "$smtp_port" 20 "$hk_pid" || ! bench_wait_listen "$api_port" 20 "$hk_pid"; then
 	hk_log
 	bench_die "hikyaku did not start"
@@ -187,7 +155,7 @@ t0=$(bench_now)
 "$PYTHON" "$here/api_client.py" resend "http://127.0.0.1:$api_port" "$work/api.token" \
 	"{\"status\": \"bounced\", \"from\": \"$SENDER\"}" "$DEADLINE" >"$work/resend.out" 2>"$work/resend.err" &
 cl_pid=$!
-pids+=("$cl_pid")
+bench_track "$cl_pid"
 if ! bench_wait_sinks "$MESSAGES" "$DEADLINE" "$work/accept.sink"; then
 	sed 's/^/  | /' "$work/resend.err" | tail -n 5 >&2
 	bench_die "the sink got $(bench_sink_count "$work/accept.sink") of $MESSAGES within ${DEADLINE}s"
@@ -195,7 +163,7 @@ fi
 deliv_secs=$(bench_elapsed "$t0" "$(bench_now)")
 rc=0
 wait "$cl_pid" || rc=$?
-stop_pid "$cl_pid"
+bench_stop_pid "$cl_pid"
 if [ "$rc" -ne 0 ]; then
 	sed 's/^/  | /' "$work/resend.err" | tail -n 10 >&2
 	bench_die "the resend request failed"
@@ -213,8 +181,8 @@ for ((i = 0; i < 300; i++)); do
 done
 sleep 1
 hk_rss=$(bench_proc_kb "$hk_pid" VmHWM)
-stop_pid "$hk_pid"
-stop_pid "$accept_pid"
+bench_stop_pid "$hk_pid"
+bench_stop_pid "$accept_pid"
 
 # ---- 4. verify ------------------------------------------------------------------------------
 got=$(bench_sink_count "$work/accept.sink")
