@@ -19,6 +19,8 @@ import warnings
 
 import pytest
 
+import ports
+
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 READY_DEADLINE = 10.0
 STOP_DEADLINE = 10.0
@@ -42,10 +44,8 @@ def hikyaku_bin():
 # Small helpers
 
 def free_port():
-    """A loopback TCP port that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback TCP port for a server started later (ports.py: outside the ephemeral range)."""
+    return ports.free_port()
 
 
 def wait_until(pred, deadline, what, interval=0.02):

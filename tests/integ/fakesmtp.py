@@ -33,6 +33,8 @@ import ssl
 import threading
 import time
 
+import ports
+
 IO_TIMEOUT = 30.0
 
 
@@ -585,18 +587,4 @@ def fake_on_free_port(name, host="127.0.0.1", tls_files=None):
 def free_port_on(hosts):
     """A TCP port free on every one of the given loopback addresses (for MX hosts sharing
     delivery.mx_port)."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind((hosts[0], 0))
-            port = s.getsockname()[1]
-        ok = True
-        for h in hosts:
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-                try:
-                    s.bind((h, port))
-                except OSError:
-                    ok = False
-                    break
-        if ok:
-            return port
-    raise AssertionError("no port free on all of %r" % (hosts,))
+    return ports.free_port(hosts=hosts)

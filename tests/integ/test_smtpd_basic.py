@@ -14,6 +14,8 @@ import time
 
 import pytest
 
+import ports
+
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 DEADLINE = 10.0
 
@@ -24,9 +26,7 @@ def hikyaku_bin():
 
 
 def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return ports.free_port()
 
 
 def wait_for(pred, what, deadline=DEADLINE):
