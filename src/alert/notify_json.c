@@ -8,37 +8,8 @@
 #include <time.h>
 
 #include "notify_payload.h"
+#include "../util/str.h"
 #include "../util/poison.h"
-
-/* Length of the valid UTF-8 sequence at p[0..n), 0 when invalid (RFC 3629 4). */
-static size_t
-notify_utf8_len(const unsigned char *p, size_t n)
-{
-	size_t len, i;
-	uint32_t cp;
-
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xc2 && p[0] <= 0xdf)
-		len = 2, cp = p[0] & 0x1f;
-	else if (p[0] >= 0xe0 && p[0] <= 0xef)
-		len = 3, cp = p[0] & 0x0f;
-	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
-		len = 4, cp = p[0] & 0x07;
-	else
-		return 0;
-	if (n < len)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[i] & 0x3f);
-	}
-	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
-}
 
 void
 notify_text_clean(struct buf *out, const char *s, bool keep_lf)
@@ -50,7 +21,7 @@ notify_text_clean(struct buf *out, const char *s, bool keep_lf)
 		return;
 	n = strlen(s);
 	while (n > 0) {
-		len = notify_utf8_len(p, n);
+		len = str_utf8_char_len(p, n);
 		if (len == 0) {
 			buf_append_str(out, "\xef\xbf\xbd");
 			len = 1;

@@ -31,7 +31,7 @@ void cli_probes_free(struct cli_probes *ps);
 /*
  * Run the test of upstream name from configuration c (copied what is needed) on base with
  * dns. to and from may be NULL; timeout_ms 0 uses the configuration's delivery timeouts (the
- * command timeout capped at 30 s). done gets (status, JSON body): 200 with the report (failed
+ * command timeout capped at 30 s). done receives (status, JSON body): 200 with the report (failed
  * steps included), 400 for a bad address, 404 for an unknown upstream; once, possibly at once.
  */
 void cli_probes_start(struct cli_probes *ps, struct event_base *base, struct dns *dns,

@@ -33,43 +33,6 @@ addr_is_hex(unsigned char c)
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
-/*
- * Length of the well-formed UTF-8 sequence (RFC 3629 4) at s[0..len), or 0 when malformed:
- * no overlong forms, no surrogates, nothing above U+10FFFF.
- */
-static size_t
-addr_utf8_len(const unsigned char *s, size_t len)
-{
-	unsigned char c = s[0];
-	size_t n, i;
-	unsigned char lo = 0x80, hi = 0xBF;
-
-	if (c >= 0xC2 && c <= 0xDF) {
-		n = 2;
-	} else if (c >= 0xE0 && c <= 0xEF) {
-		n = 3;
-		if (c == 0xE0)
-			lo = 0xA0;
-		else if (c == 0xED)
-			hi = 0x9F;
-	} else if (c >= 0xF0 && c <= 0xF4) {
-		n = 4;
-		if (c == 0xF0)
-			lo = 0x90;
-		else if (c == 0xF4)
-			hi = 0x8F;
-	} else {
-		return 0;
-	}
-	if (len < n || s[1] < lo || s[1] > hi)
-		return 0;
-	for (i = 2; i < n; i++) {
-		if (s[i] < 0x80 || s[i] > 0xBF)
-			return 0;
-	}
-	return n;
-}
-
 static enum addr_result
 addr_fail(enum addr_result r, const char **why, const char *text)
 {
@@ -86,7 +49,7 @@ static enum addr_result
 addr_non_ascii(const char *s, size_t len, size_t *i, unsigned flags, enum addr_result bad,
     const char **why)
 {
-	size_t n = addr_utf8_len((const unsigned char *)s + *i, len - *i);
+	size_t n = str_utf8_char_len((const unsigned char *)s + *i, len - *i);
 
 	if (n == 0)
 		return addr_fail(bad, why, "malformed UTF-8");

@@ -11,6 +11,7 @@
 
 #include "csv.h"
 #include "../util/xalloc.h"
+#include "../util/str.h"
 #include "../util/poison.h"
 
 void
@@ -40,42 +41,7 @@ csv_field(const struct csv_record *r, size_t i)
 bool
 csv_is_utf8(const char *p, size_t n)
 {
-	const unsigned char *s = (const unsigned char *)p;
-	size_t i = 0;
-
-	while (i < n) {
-		unsigned c = s[i], need, cp, k;
-
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			need = 1;
-			cp = c & 0x1f;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			need = 2;
-			cp = c & 0x0f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			need = 3;
-			cp = c & 0x07;
-		} else {
-			return false;
-		}
-		if (n - i <= need)
-			return false;
-		for (k = 1; k <= need; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (s[i + k] & 0x3f);
-		}
-		/* Overlong forms, UTF-16 surrogates and values past U+10FFFF. */
-		if ((need == 2 && cp < 0x800) || (need == 3 && cp < 0x10000) || cp > 0x10ffff ||
-		    (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		i += need + 1;
-	}
-	return true;
+	return str_utf8_is_valid(p, n);
 }
 
 /* Start a new field; false when the record already has CSV_FIELDS_MAX. */

@@ -253,51 +253,6 @@ hdw_parse(const char *in, size_t len, size_t i, size_t *cs, size_t *cs_len, char
 	return true;
 }
 
-/* Well-formed UTF-8 (RFC 3629: no overlongs, surrogates or code points past U+10FFFF)? */
-static bool
-hdw_utf8_valid(const char *s, size_t n)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0;
-
-	while (i < n) {
-		unsigned c = p[i];
-		size_t k, need;
-		unsigned cp, min;
-
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if (c >= 0xC2 && c <= 0xDF) {
-			need = 1;
-			cp = c & 0x1F;
-			min = 0x80;
-		} else if (c >= 0xE0 && c <= 0xEF) {
-			need = 2;
-			cp = c & 0x0F;
-			min = 0x800;
-		} else if (c >= 0xF0 && c <= 0xF4) {
-			need = 3;
-			cp = c & 0x07;
-			min = 0x10000;
-		} else {
-			return false;
-		}
-		if (n - i <= need)
-			return false;
-		for (k = 1; k <= need; k++) {
-			if ((p[i + k] & 0xC0) != 0x80)
-				return false;
-			cp = cp << 6 | (p[i + k] & 0x3F);
-		}
-		if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-			return false;
-		i += need + 1;
-	}
-	return true;
-}
-
 /* Append raw (in charset cs) to out as UTF-8; false when it is not valid in that charset. */
 static bool
 hdw_to_utf8(const struct buf *raw, enum hdw_charset cs, struct buf *out)
@@ -305,7 +260,7 @@ hdw_to_utf8(const struct buf *raw, enum hdw_charset cs, struct buf *out)
 	size_t i;
 
 	if (cs == HDW_UTF8) {
-		if (!hdw_utf8_valid(raw->ptr, raw->len))
+		if (!str_utf8_is_valid(raw->ptr, raw->len))
 			return false;
 		buf_append(out, raw->ptr, raw->len);
 		return true;

@@ -65,50 +65,13 @@ mime_fail(struct mime_ctx *c, enum mime_error e, const char *field, const char *
 	return e;
 }
 
-/*
- * Length of the well-formed UTF-8 character at s[0..n) (RFC 3629 4: no overlongs, no
- * surrogates, nothing above U+10FFFF), or 0 when it is malformed.
- */
-static size_t
-mime_utf8_char(const unsigned char *s, size_t n)
-{
-	size_t len, i;
-	unsigned long cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xC2 && s[0] <= 0xDF) {
-		len = 2;
-		cp = s[0] & 0x1Fu;
-	} else if (s[0] >= 0xE0 && s[0] <= 0xEF) {
-		len = 3;
-		cp = s[0] & 0x0Fu;
-	} else if (s[0] >= 0xF0 && s[0] <= 0xF4) {
-		len = 4;
-		cp = s[0] & 0x07u;
-	} else {
-		return 0;
-	}
-	if (n < len)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((s[i] & 0xC0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3Fu);
-	}
-	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
-	    (cp >= 0xD800 && cp <= 0xDFFF))
-		return 0;
-	return len;
-}
-
 static bool
 mime_utf8_is_valid(const char *s, size_t n)
 {
 	size_t i = 0, k;
 
 	while (i < n) {
-		k = mime_utf8_char((const unsigned char *)s + i, n - i);
+		k = str_utf8_char_len((const unsigned char *)s + i, n - i);
 		if (k == 0)
 			return false;
 		i += k;
@@ -323,7 +286,7 @@ mime_hw_encoded(struct mime_hw *w, const char *s, size_t n)
 		while (i + take < n) {
 			size_t add = 0;
 
-			k = mime_utf8_char((const unsigned char *)s + i + take, n - i - take);
+			k = str_utf8_char_len((const unsigned char *)s + i + take, n - i - take);
 			HK_ASSERT(k > 0);
 			if (q) {
 				size_t j;
@@ -812,7 +775,7 @@ mime_fallback_name(struct buf *out, const char *s)
 
 	buf_reset(out);
 	for (i = 0; i < n; i += k) {
-		k = mime_utf8_char((const unsigned char *)s + i, n - i);
+		k = str_utf8_char_len((const unsigned char *)s + i, n - i);
 		if (k == 1 && s[i] != '"' && s[i] != '\\' && s[i] != '/') {
 			buf_putc(out, s[i]);
 			replaced = false;
@@ -877,20 +840,20 @@ mime_write_filename_star(struct buf *hdr, const char *s)
 	bool empty = true;
 
 	for (i = 0; i < n; i += k) {
-		k = mime_utf8_char((const unsigned char *)s + i, n - i);
+		k = str_utf8_char_len((const unsigned char *)s + i, n - i);
 		total += mime_pct_char(s + i, k, enc);
 	}
 	/* "\tfilename*=UTF-8''" is 19 columns, the tab counted as one; ';' ends the line before. */
 	if (total + 19 <= MIME_FOLD_AT) {
 		buf_append_str(hdr, ";\r\n\tfilename*=UTF-8''");
 		for (i = 0; i < n; i += k) {
-			k = mime_utf8_char((const unsigned char *)s + i, n - i);
+			k = str_utf8_char_len((const unsigned char *)s + i, n - i);
 			buf_append(hdr, enc, mime_pct_char(s + i, k, enc));
 		}
 		return;
 	}
 	for (i = 0; i < n; i += k) {
-		k = mime_utf8_char((const unsigned char *)s + i, n - i);
+		k = str_utf8_char_len((const unsigned char *)s + i, n - i);
 		elen = mime_pct_char(s + i, k, enc);
 		if (seg == 0 || (!empty && hdr->len - line + elen + 1 > MIME_FOLD_AT)) {
 			buf_append(hdr, ";\r\n", 3);

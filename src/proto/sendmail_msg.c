@@ -324,40 +324,6 @@ sendmail_msg_is_atext_phrase(const char *s, size_t n)
 	return true;
 }
 
-/* Length of the UTF-8 sequence at s[0..n), or 0 when it is malformed (overlong, surrogate...). */
-static size_t
-sendmail_msg_utf8_len(const unsigned char *s, size_t n)
-{
-	size_t len, i;
-	uint32_t cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		len = 2;
-		cp = s[0] & 0x1fu;
-	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		len = 3;
-		cp = s[0] & 0x0fu;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		len = 4;
-		cp = s[0] & 0x07u;
-	} else {
-		return 0;
-	}
-	if (n < len)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3fu);
-	}
-	if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;
-	return len;
-}
-
 int
 sendmail_msg_phrase(struct buf *out, const char *name, size_t len)
 {
@@ -368,7 +334,7 @@ sendmail_msg_phrase(struct buf *out, const char *name, size_t len)
 	for (i = 0; i < len; i += k) {
 		if (s[i] < 0x20 || s[i] == 0x7f)
 			return -1;
-		k = sendmail_msg_utf8_len(s + i, len - i);
+		k = str_utf8_char_len(s + i, len - i);
 		if (k == 0)
 			return -1;
 		if (k > 1)
@@ -393,7 +359,7 @@ sendmail_msg_phrase(struct buf *out, const char *name, size_t len)
 	for (start = 0; start < len; start = i) {
 		i = start;
 		while (i < len) {
-			k = sendmail_msg_utf8_len(s + i, len - i);
+			k = str_utf8_char_len(s + i, len - i);
 			if (i + k - start > SENDMAIL_MSG_WORD_BYTES)
 				break;
 			i += k;

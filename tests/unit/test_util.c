@@ -441,6 +441,36 @@ test_xalloc(void **state)
 	free(s);
 }
 
+static size_t
+u8len(const char *s, size_t n)
+{
+	return str_utf8_char_len((const unsigned char *)s, n);
+}
+
+static void
+test_str_utf8(void **state)
+{
+	(void)state;
+	assert_int_equal(u8len("a", 1), 1);
+	assert_int_equal(u8len("", 0), 0);
+	assert_int_equal(u8len("\xc3\xa9", 2), 2);
+	assert_int_equal(u8len("\xe3\x81\x82", 3), 3);
+	assert_int_equal(u8len("\xf0\x9f\x93\xa7", 4), 4);
+	assert_int_equal(u8len("\xf4\x8f\xbf\xbf", 4), 4);  /* U+10FFFF */
+	assert_int_equal(u8len("\xe3\x81", 2), 0);          /* cut short */
+	assert_int_equal(u8len("\xc0\xaf", 2), 0);          /* overlong */
+	assert_int_equal(u8len("\xe0\x80\xaf", 3), 0);      /* overlong */
+	assert_int_equal(u8len("\xf0\x80\x80\xaf", 4), 0);  /* overlong */
+	assert_int_equal(u8len("\xed\xa0\x80", 3), 0);      /* surrogate */
+	assert_int_equal(u8len("\xf4\x90\x80\x80", 4), 0);  /* past U+10FFFF */
+	assert_int_equal(u8len("\x80", 1), 0);
+	assert_int_equal(u8len("\xe3\x41\x82", 3), 0);
+	assert_true(str_utf8_is_valid("", 0));
+	assert_true(str_utf8_is_valid("caf\xc3\xa9 \xe3\x81\x82", 9));
+	assert_false(str_utf8_is_valid("caf\xc3", 4));
+	assert_false(str_utf8_is_valid("ok\xff", 3));
+}
+
 int
 main(void)
 {
@@ -466,6 +496,7 @@ main(void)
 		cmocka_unit_test(test_crc32c_threads_agree),
 		cmocka_unit_test(test_clock_fake),
 		cmocka_unit_test(test_xalloc),
+		cmocka_unit_test(test_str_utf8),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
