@@ -59,6 +59,7 @@ fi
 mkdir -p "$BENCH_DIR"
 work=$(mktemp -d "$BENCH_DIR/hk-bench.XXXXXX")
 chmod 755 "$work"
+bench_fresh_groups "$work"
 hk_pid=
 src_pid=
 cleanup() {
