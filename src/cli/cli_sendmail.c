@@ -570,11 +570,13 @@ sendmail_list(const struct conf *c)
 		struct spool_env e;
 		struct buf raw = BUF_INIT;
 		const char *why = NULL;
+		size_t env_len;
 		int fd = openat(dirfd(d), names[i], O_RDONLY | O_CLOEXEC);
 
 		names[i][ID_HEX_LEN] = '\0';
 		memset(&e, 0, sizeof(e));
-		if (fd == -1 || fsops_read_all(fd, &raw, SPOOL_ENV_MAX) == -1) {
+		/* The head is enough: the commit writes the body after the envelope. */
+		if (fd == -1 || fsops_read_upto(fd, &raw, 1u << 20) == -1) {
 			/* Finished while we looked: not an error. */
 			if (fd != -1)
 				close(fd);
@@ -582,8 +584,9 @@ sendmail_list(const struct conf *c)
 			continue;
 		}
 		close(fd);
-		if (spool_format_decode(raw.ptr ? raw.ptr : "", raw.len, &e, &why) !=
-		    SPOOL_FORMAT_OK) {
+		env_len = spool_format_env_len(raw.ptr ? raw.ptr : "", raw.len);
+		if (spool_format_decode(raw.ptr ? raw.ptr : "", env_len ? env_len : raw.len, &e,
+		    &why) != SPOOL_FORMAT_OK) {
 			printf("%-16s %9s %-20s  (unreadable envelope: %s)\n\n", names[i], "-", "",
 			    why ? why : "?");
 		} else {

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "bodies.h"
+#include "../spool/spool.h"
 #include "../util/fsops.h"
 #include "../util/id.h"
 #include "../util/log.h"
@@ -95,6 +96,47 @@ bodies_copy_fd(int in, int out, struct hk_err *err)
 	return rc;
 }
 
+/*
+ * Open the body at src, a spool body file "<ID>.msg"; when there is none, the envelope file
+ * "<ID>.env" beside it, positioned after the envelope (the spool commits the body embedded
+ * there; spool_format.h).
+ */
+static int
+bodies_open_src(const char *src, struct hk_err *err)
+{
+	size_t n = strlen(src);
+	char *alt;
+	int fd;
+
+	fd = fsops_openat(AT_FDCWD, src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
+	if (fd != -1 || errno != ENOENT || n < 4 || strcmp(src + n - 4, ".msg") != 0) {
+		if (fd == -1 && errno == ENOENT)
+			hk_err_set(err, HK_E_NOTFOUND, "open %s: no such file", src);
+		else if (fd == -1)
+			hk_err_sys(err, errno, "open %s", src);
+		return fd;
+	}
+	alt = xstrdup(src);
+	memcpy(alt + n - 4, ".env", 4);
+	fd = fsops_openat(AT_FDCWD, alt, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
+	if (fd == -1) {
+		if (errno == ENOENT)
+			hk_err_set(err, HK_E_NOTFOUND, "open %s: no such file", src);
+		else
+			hk_err_sys(err, errno, "open %s", alt);
+		goto out;
+	}
+	if (spool_skip_envelope(fd, err) == -1)
+		goto fail;
+	goto out;
+fail:
+	fsops_close(fd);
+	fd = -1;
+out:
+	free(alt);
+	return fd;
+}
+
 static int
 bodies_work_keep(struct bodies *b, uint64_t id, const char *src, struct hk_err *err)
 {
@@ -106,12 +148,9 @@ bodies_work_keep(struct bodies *b, uint64_t id, const char *src, struct hk_err *
 	if (fsops_fstatat(b->dirfd, rel, &st, 0) == 0)
 		return 0;
 	snprintf(tmp, sizeof(tmp), "%s%s", BODIES_TMP_PREFIX, rel + 11);
-	in = fsops_openat(AT_FDCWD, src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
-	if (in == -1) {
-		if (errno == ENOENT)
-			return hk_err_set(err, HK_E_NOTFOUND, "open %s: no such file", src);
-		return hk_err_sys(err, errno, "open %s", src);
-	}
+	in = bodies_open_src(src, err);
+	if (in == -1)
+		return -1;
 	out = fsops_openat(b->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
 	    0640);
 	if (out == -1) {

@@ -47,20 +47,8 @@ maildrop_decode(const char *p, size_t len, struct spool_env *out, size_t *body_o
     const char **why)
 {
 	enum spool_format_result res;
-	size_t i = 0, end = 0;
+	size_t end = spool_format_env_len(p, len);
 
-	/* Values are xtext, so the first line starting "END " is the envelope's last. */
-	while (i < len) {
-		const char *nl = memchr(p + i, '\n', len - i);
-
-		if (nl == NULL)
-			break;
-		if ((size_t)(nl - p) - i >= 4 && memcmp(p + i, "END ", 4) == 0) {
-			end = (size_t)(nl - p) + 1;
-			break;
-		}
-		i = (size_t)(nl - p) + 1;
-	}
 	if (end == 0) {
 		*why = "no END line";
 		return SPOOL_FORMAT_TRUNCATED;

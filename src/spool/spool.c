@@ -84,19 +84,53 @@ spool_read_file(int dirfd, const char *name, size_t max, struct buf *out, struct
 	return 0;
 }
 
+/* Read size bytes of an envelope file's head until its END line is in b; its length or 0. */
+static size_t
+spool_read_head(int fd, uint64_t size, struct buf *b, struct hk_err *err, const char *name)
+{
+	size_t want = 4096, env_len;
+
+	for (;;) {
+		if (fsops_read_upto(fd, b, want) == -1) {
+			hk_err_sys(err, errno, "read %s", name);
+			return 0;
+		}
+		env_len = spool_format_env_len(b->ptr, b->len);
+		if (env_len != 0 || b->len >= size || b->len > SPOOL_ENV_MAX)
+			return env_len;
+		want = b->len;
+	}
+}
+
 int
 spool_read_env(int dirfd, const char *name, uint64_t id, struct spool_env *out,
-    struct hk_err *err)
+    uint64_t *body_len, struct hk_err *err)
 {
 	struct buf b = BUF_INIT;
 	const char *why = NULL;
 	enum spool_format_result res;
+	struct stat st;
+	size_t env_len;
+	int fd;
 
-	if (spool_read_file(dirfd, name, SPOOL_ENV_MAX, &b, err) == -1) {
-		buf_fini(&b);
-		return -1;
+	fd = fsops_openat(dirfd, name, O_RDONLY, 0);
+	if (fd == -1) {
+		if (errno == ENOENT)
+			return hk_err_set(err, HK_E_NOTFOUND, "%s: not found", name);
+		return hk_err_sys(err, errno, "open %s", name);
 	}
-	res = spool_format_decode(b.ptr ? b.ptr : "", b.len, out, &why);
+	if (fsops_fstatat(fd, "", &st, AT_EMPTY_PATH) == -1) {
+		hk_err_sys(err, errno, "stat %s", name);
+		goto fail;
+	}
+	err->code = HK_E_OK;
+	env_len = spool_read_head(fd, (uint64_t)st.st_size, &b, err, name);
+	if (err->code != HK_E_OK)
+		goto fail;
+	fsops_close(fd);
+	fd = -1;
+	/* No END line: decode the whole head, which says what is wrong with it. */
+	res = spool_format_decode(b.ptr ? b.ptr : "", env_len ? env_len : b.len, out, &why);
 	buf_fini(&b);
 	if (res != SPOOL_FORMAT_OK)
 		return hk_err_set(err, HK_E_DATA, "%s", why ? why : "undecodable");
@@ -104,7 +138,78 @@ spool_read_env(int dirfd, const char *name, uint64_t id, struct spool_env *out,
 		spool_env_fini(out);
 		return hk_err_set(err, HK_E_DATA, "id does not match the file name");
 	}
+	if ((uint64_t)st.st_size > env_len && (uint64_t)st.st_size - env_len != out->size) {
+		uint64_t got = (uint64_t)st.st_size - env_len;
+
+		spool_env_fini(out);
+		return hk_err_set(err, HK_E_DATA, "embedded body is %llu bytes, size record says %llu",
+		    (unsigned long long)got, (unsigned long long)out->size);
+	}
+	if (body_len != NULL)
+		*body_len = (uint64_t)st.st_size - env_len;
 	return 0;
+fail:
+	buf_fini(&b);
+	if (fd != -1)
+		fsops_close(fd);
+	return -1;
+}
+
+int
+spool_skip_envelope(int fd, struct hk_err *err)
+{
+	struct buf b = BUF_INIT;
+	struct stat st;
+	size_t env_len;
+
+	if (fsops_fstatat(fd, "", &st, AT_EMPTY_PATH) == -1)
+		return hk_err_sys(err, errno, "stat envelope");
+	err->code = HK_E_OK;
+	env_len = spool_read_head(fd, (uint64_t)st.st_size, &b, err, "envelope");
+	buf_fini(&b);
+	if (err->code != HK_E_OK)
+		return -1;
+	if (env_len == 0)
+		return hk_err_set(err, HK_E_DATA, "envelope without END line");
+	if (lseek(fd, (off_t)env_len, SEEK_SET) == -1)
+		return hk_err_sys(err, errno, "seek past the envelope");
+	return 0;
+}
+
+int
+spool_read_embedded_body(int dirfd, const char *name, struct buf *out, struct hk_err *err)
+{
+	struct spool_env env = { 0 };
+	const char *why = NULL;
+	size_t old_len = out->len, n, env_len;
+
+	if (spool_read_file(dirfd, name, SIZE_MAX / 2, out, err) == -1)
+		goto fail;
+	n = out->len - old_len;
+	env_len = spool_format_env_len(out->ptr + old_len, n);
+	if (env_len == 0 || spool_format_decode(out->ptr + old_len, env_len, &env, &why) !=
+	    SPOOL_FORMAT_OK) {
+		hk_err_set(err, HK_E_DATA, "%s: %s", name, why ? why : "no END line");
+		goto fail;
+	}
+	if (n == env_len) {
+		spool_env_fini(&env);
+		hk_err_set(err, HK_E_NOTFOUND, "%s: no body", name);
+		goto fail;
+	}
+	if (n - env_len != env.size) {
+		hk_err_set(err, HK_E_DATA, "%s: embedded body is %zu bytes, size record says %llu",
+		    name, n - env_len, (unsigned long long)env.size);
+		spool_env_fini(&env);
+		goto fail;
+	}
+	spool_env_fini(&env);
+	memmove(out->ptr + old_len, out->ptr + old_len + env_len, n - env_len);
+	buf_truncate(out, old_len + (n - env_len));
+	return 0;
+fail:
+	buf_truncate(out, old_len);
+	return -1;
 }
 
 /* Open root/name as a directory, creating it with mode when missing. */
@@ -250,7 +355,7 @@ spool_load(struct spool *sp, uint64_t id, struct spool_env *out, struct hk_err *
 	char name[SPOOL_NAME_SIZE];
 
 	spool_name(name, id, SPOOL_FILE_ENV);
-	return spool_read_env(sp->queue_fd, name, id, out, err);
+	return spool_read_env(sp->queue_fd, name, id, out, NULL, err);
 }
 
 int
@@ -259,12 +364,60 @@ spool_load_body(struct spool *sp, uint64_t id, struct buf *out, struct hk_err *e
 	char name[SPOOL_NAME_SIZE];
 	size_t old_len = out->len;
 
+	/* A body of its own (written by an update) or, from the commit, the one in the envelope. */
 	spool_name(name, id, SPOOL_FILE_MSG);
-	if (spool_read_file(sp->queue_fd, name, SIZE_MAX / 2, out, err) == -1) {
-		buf_truncate(out, old_len);
+	if (spool_read_file(sp->queue_fd, name, SIZE_MAX / 2, out, err) == 0)
+		return 0;
+	buf_truncate(out, old_len);
+	if (err->code != HK_E_NOTFOUND)
 		return -1;
+	spool_name(name, id, SPOOL_FILE_ENV);
+	return spool_read_embedded_body(sp->queue_fd, name, out, err);
+}
+
+int
+spool_load_message(struct spool *sp, uint64_t id, struct spool_env *env, struct buf *body,
+    struct hk_err *err)
+{
+	char name[SPOOL_NAME_SIZE];
+	struct buf b = BUF_INIT;
+	const char *why = NULL;
+	size_t env_len;
+
+	memset(env, 0, sizeof(*env));
+	spool_name(name, id, SPOOL_FILE_ENV);
+	if (spool_read_file(sp->queue_fd, name, SIZE_MAX / 2, &b, err) == -1)
+		goto fail;
+	env_len = spool_format_env_len(b.ptr ? b.ptr : "", b.len);
+	if (spool_format_decode(b.ptr ? b.ptr : "", env_len ? env_len : b.len, env, &why) !=
+	    SPOOL_FORMAT_OK) {
+		hk_err_set(err, HK_E_DATA, "%s", why ? why : "undecodable");
+		goto fail;
 	}
+	if (env->id != id) {
+		hk_err_set(err, HK_E_DATA, "id does not match the file name");
+		goto fail_env;
+	}
+	if (b.len == env_len) {
+		/* A body of its own: the envelope was rewritten by an update. */
+		buf_fini(&b);
+		if (spool_load_body(sp, id, body, err) == -1)
+			goto fail_env;
+		return 0;
+	}
+	if (b.len - env_len != env->size) {
+		hk_err_set(err, HK_E_DATA, "embedded body is %zu bytes, size record says %llu",
+		    b.len - env_len, (unsigned long long)env->size);
+		goto fail_env;
+	}
+	buf_append(body, b.ptr + env_len, b.len - env_len);
+	buf_fini(&b);
 	return 0;
+fail_env:
+	spool_env_fini(env);
+fail:
+	buf_fini(&b);
+	return -1;
 }
 
 size_t

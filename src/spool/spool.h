@@ -1,10 +1,12 @@
 /*
  * spool.h - durable store of queued mail; the source of truth (DESIGN.md 5).
  *
- * Layout under the spool directory: tmp/ (being written; emptied at start), queue/ (<ID>.msg
- * body, <ID>.env envelope; the envelope's presence is the commit marker), corrupt/ (never emptied
- * automatically), maildrop/ (mode 1733).
- * Invariants: a message is queued iff queue/<ID>.env exists and ends in a valid END line.
+ * Layout under the spool directory: tmp/ (being written; emptied at start), queue/ (<ID>.env
+ * envelope, whose presence is the commit marker, with the body after its END line as committed;
+ * <ID>.msg, the body in a file of its own, once an update has rewritten the envelope), corrupt/
+ * (never emptied automatically), maildrop/ (mode 1733).
+ * Invariants: a message is queued iff queue/<ID>.env exists and its envelope has a valid END
+ * line; its body is queue/<ID>.msg if that exists, else the bytes after that line.
  * Bodies are CRLF, never dot-stuffed. done_cb reports success only when body, envelope and the
  * queue directory are fsync'ed. A failed fsync is never retried on that fd.
  * Ownership: spool_commit() takes the body buffer's memory (the caller's buf is emptied); the
@@ -39,15 +41,19 @@ struct spool *spool_new(const char *dir, struct jobs *hub, unsigned workers, uns
 void spool_free(struct spool *sp);
 
 /*
- * Commit a new message: write tmp/<ID>.msg and tmp/<ID>.env, fsync both, rename the body into
- * queue/, then the envelope, then wait for the group directory fsync; then done_cb(0). On any
- * failure nothing is left in queue/ (what was renamed is unlinked again) and done_cb(-1, err).
+ * Commit a new message: write the envelope and the body after it into one unnamed file in queue/
+ * (tmp/ where O_TMPFILE is missing), fsync it, link it as queue/<ID>.env, then wait for the group
+ * directory fsync; then done_cb(0). On any failure nothing is left in queue/ (what was linked is
+ * unlinked again) and done_cb(-1, err).
  * Returns -1 (HK_E_BUSY) at once, without calling done_cb, when max_inflight commits are running.
  * The envelope's mtime is set to env->next_attempt_ms (0: now).
  */
 HK_MUST_CHECK int spool_commit(struct spool *sp, const struct spool_env *env, struct buf *body,
     spool_done_fn done_cb, void *arg, struct hk_err *err);
-/* Replace the envelope of a queued message atomically (tmp + fsync + rename + dirsync). */
+/*
+ * Replace the envelope of a queued message atomically (tmp + fsync + rename + dirsync). The first
+ * update moves the body out of the envelope file into queue/<ID>.msg, durably, before that.
+ */
 HK_MUST_CHECK int spool_update(struct spool *sp, const struct spool_env *env,
     spool_done_fn done_cb, void *arg, struct hk_err *err);
 /* Finish: unlink the envelope (dirsync), then the body. */
@@ -57,7 +63,18 @@ HK_MUST_CHECK int spool_finish(struct spool *sp, uint64_t id, spool_done_fn done
 /* Read and verify queue/<ID>.env synchronously (start-up, CLI, tests). */
 HK_MUST_CHECK int spool_load(struct spool *sp, uint64_t id, struct spool_env *out,
     struct hk_err *err);
-/* Read queue/<ID>.msg synchronously into out. */
+/*
+ * spool_load and spool_load_body in one read of the envelope file when the body is embedded in
+ * it (the usual case for mail not yet retried). On failure env is empty and body as it was.
+ */
+HK_MUST_CHECK int spool_load_message(struct spool *sp, uint64_t id, struct spool_env *env,
+    struct buf *body, struct hk_err *err);
+/*
+ * Position fd, an envelope file open at offset 0, at the body embedded after the envelope (at
+ * its end when there is none). Any thread.
+ */
+HK_MUST_CHECK int spool_skip_envelope(int fd, struct hk_err *err);
+/* Read the body (queue/<ID>.msg, or embedded in queue/<ID>.env) synchronously into out. */
 HK_MUST_CHECK int spool_load_body(struct spool *sp, uint64_t id, struct buf *out,
     struct hk_err *err);
 

@@ -649,6 +649,23 @@ spool_dec_end(const char *p, size_t len, size_t body_start, enum spool_format_re
 	return start;
 }
 
+size_t
+spool_format_env_len(const char *p, size_t len)
+{
+	size_t off = 0;
+
+	while (off < len) {
+		const char *nl = memchr(p + off, '\n', len - off);
+
+		if (nl == NULL)
+			return 0;
+		if ((size_t)(nl - p) - off >= 4 && memcmp(p + off, "END ", 4) == 0)
+			return (size_t)(nl - p) + 1;
+		off = (size_t)(nl - p) + 1;
+	}
+	return 0;
+}
+
 enum spool_format_result
 spool_format_decode(const char *p, size_t len, struct spool_env *out, const char **why)
 {

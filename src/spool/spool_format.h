@@ -13,6 +13,11 @@
  *   rcpt 0 state=queued to=a@example.net notify=FAILURE,DELAY orcpt=rfc822;a@example.net
  *   END 5a1c09e2
  *
+ * A file may carry bytes after the END line: the message body, embedded at commit (one file, one
+ * fsync; spool_commit.c), as maildrop files do. spool_format_env_len() finds where the envelope
+ * ends: the first line that starts with "END " ends it, since no record line can (records have
+ * fixed names, values are xtext).
+ *
  * Values (after "from", after "to=", ...) are xtext, so an empty sender is written "from " with an
  * empty value, and no value can contain a space, CR, LF or control byte.
  * Pure (no I/O). Thread: any.
@@ -102,6 +107,12 @@ void spool_format_encode(const struct spool_env *env, struct buf *out);
  */
 enum spool_format_result spool_format_decode(const char *p, size_t len, struct spool_env *out,
     const char **why);
+/*
+ * Length of the envelope at the start of p[0..len): up to and including the LF of the first line
+ * that starts with "END " (what follows is an embedded body). 0 when there is no such complete
+ * line (spool_format_decode of the whole says why).
+ */
+size_t spool_format_env_len(const char *p, size_t len);
 /* Free what env owns and zero it. */
 void spool_env_fini(struct spool_env *env);
 /* Add a recipient (copies addr and orcpt). */

@@ -64,10 +64,19 @@ void spool_name(char out[SPOOL_NAME_SIZE], uint64_t id, enum spool_file_kind kin
 /* Parse a canonical spool file name (upper-case hex); -1 for anything else. */
 HK_MUST_CHECK int spool_name_parse(const char *name, uint64_t *id, enum spool_file_kind *kind);
 /*
- * Read and verify dirfd/name as the envelope of id. Errors: HK_E_NOTFOUND (no file), HK_E_DATA
- * (too large, undecodable, wrong id; err->text says why), HK_E_IO/HK_E_NOSPACE.
+ * Read and verify dirfd/name as the envelope of id, reading only the file's head. *body_len (may
+ * be NULL) gets the length of the body embedded after it, 0 when there is none (the body is then
+ * <ID>.msg); an embedded body whose length is not the envelope's size is an error.
+ * Errors: HK_E_NOTFOUND (no file), HK_E_DATA (too large, undecodable, wrong id, body length;
+ * err->text says why), HK_E_IO/HK_E_NOSPACE.
  */
 HK_MUST_CHECK int spool_read_env(int dirfd, const char *name, uint64_t id, struct spool_env *out,
+    uint64_t *body_len, struct hk_err *err);
+/*
+ * Read the body embedded in dirfd/name (an envelope file) into out (appended); HK_E_NOTFOUND
+ * when the file has none. Checked against the envelope's size record.
+ */
+HK_MUST_CHECK int spool_read_embedded_body(int dirfd, const char *name, struct buf *out,
     struct hk_err *err);
 /* fsync root/<sub> through a freshly opened fd (never an fd whose fsync failed). */
 HK_MUST_CHECK int spool_fsync_subdir(const struct spool *sp, const char *sub, struct hk_err *err);

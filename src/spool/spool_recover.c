@@ -154,17 +154,28 @@ spool_quarantine(struct spool *sp, uint64_t id, bool has_body, const char *why,
 	return 0;
 }
 
-/* A message with envelope and body: verify the envelope, report it or quarantine it. */
+/*
+ * A message's envelope, with a body file (has_msg) or the body embedded in it (as a commit
+ * writes it): verify, report it or quarantine it. An envelope without either never had a body.
+ */
 static int
-spool_recover_one(struct spool *sp, uint64_t id, spool_recover_fn cb, void *arg,
+spool_recover_one(struct spool *sp, uint64_t id, bool has_msg, spool_recover_fn cb, void *arg,
     struct spool_recover_stats *st, struct hk_err *err)
 {
 	char name[SPOOL_NAME_SIZE];
 	struct spool_env env = { 0 };
+	uint64_t embedded = 0;
 	struct hk_err e;
 
 	spool_name(name, id, SPOOL_FILE_ENV);
-	if (spool_read_env(sp->queue_fd, name, id, &env, &e) == 0) {
+	if (spool_read_env(sp->queue_fd, name, id, &env, &embedded, &e) == 0) {
+		if (!has_msg && embedded == 0) {
+			spool_env_fini(&env);
+			if (spool_quarantine(sp, id, false, "envelope without body", err) == -1)
+				return -1;
+			st->corrupt++;
+			return 0;
+		}
 		if (cb != NULL)
 			cb(arg, &env);
 		spool_env_fini(&env);
@@ -177,7 +188,7 @@ spool_recover_one(struct spool *sp, uint64_t id, spool_recover_fn cb, void *arg,
 			*err = e;
 		return -1;
 	}
-	if (spool_quarantine(sp, id, true, e.text, err) == -1)
+	if (spool_quarantine(sp, id, has_msg, e.text, err) == -1)
 		return -1;
 	st->corrupt++;
 	return 0;
@@ -195,10 +206,13 @@ spool_recover_queue(struct spool *sp, spool_recover_fn cb, void *arg,
 		goto out;
 	while (i < envs.n || j < msgs.n) {
 		if (j == msgs.n || (i < envs.n && envs.v[i] < msgs.v[j])) {
-			*changed = true;
-			if (spool_quarantine(sp, envs.v[i], false, "envelope without body", err) == -1)
+			size_t before = st->corrupt;
+
+			/* The usual case: the commit wrote the body into the envelope's file. */
+			if (spool_recover_one(sp, envs.v[i], false, cb, arg, st, err) == -1)
 				goto out;
-			st->corrupt++;
+			if (st->corrupt != before)
+				*changed = true;
 			i++;
 		} else if (i == envs.n || msgs.v[j] < envs.v[i]) {
 			char name[SPOOL_NAME_SIZE];
@@ -215,7 +229,7 @@ spool_recover_queue(struct spool *sp, spool_recover_fn cb, void *arg,
 		} else {
 			size_t before = st->corrupt;
 
-			if (spool_recover_one(sp, envs.v[i], cb, arg, st, err) == -1)
+			if (spool_recover_one(sp, envs.v[i], true, cb, arg, st, err) == -1)
 				goto out;
 			if (st->corrupt != before)
 				*changed = true;

@@ -211,6 +211,29 @@ fsops_read_all(int fd, struct buf *out, size_t max)
 }
 
 int
+fsops_read_upto(int fd, struct buf *out, size_t n)
+{
+	if (fsops_should_fail(FSOPS_READ))
+		return -1;
+	buf_reserve(out, n);
+	while (n > 0) {
+		ssize_t r = read(fd, out->ptr + out->len, n);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (r == 0)
+			break;
+		out->len += (size_t)r;
+		n -= (size_t)r;
+	}
+	out->ptr[out->len] = '\0';
+	return 0;
+}
+
+int
 fsops_fsync(int fd)
 {
 	if (fsops_should_fail(FSOPS_FSYNC))

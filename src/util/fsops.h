@@ -42,6 +42,8 @@ int fsops_openat(int dirfd, const char *path, int flags, mode_t mode);
 int fsops_write_all(int fd, const void *p, size_t n);
 /* Append the whole rest of fd to out; -1 on error (out may hold part of it). */
 int fsops_read_all(int fd, struct buf *out, size_t max);
+/* Append up to n bytes of fd to out (fewer only at end of file); counted as FSOPS_READ. */
+int fsops_read_upto(int fd, struct buf *out, size_t n);
 int fsops_fsync(int fd);
 int fsops_close(int fd);
 int fsops_renameat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath);

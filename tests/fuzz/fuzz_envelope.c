@@ -5,7 +5,8 @@
  * to the same envelope, and encoding is canonical (same envelope, same bytes). Random bytes
  * rarely carry a valid CRC, so each input is also decoded "re-sealed": its records up to the
  * last END line (or all of it) with a correct END line appended, which lets the fuzzer reach
- * the record parser.
+ * the record parser. Every envelope that decodes is also followed by the input as an embedded
+ * body: spool_format_env_len must find exactly the envelope's end whatever the body holds.
  */
 #include <inttypes.h>
 #include <stdint.h>
@@ -68,6 +69,15 @@ check_one(const char *p, size_t n)
 	}
 	HK_ASSERT(d1.from != NULL && d1.n_rcpts > 0);
 	spool_format_encode(&d1, &e1);
+	/* An embedded body after it, any bytes at all, never moves the envelope's end. */
+	HK_ASSERT(spool_format_env_len(e1.ptr, e1.len) == e1.len);
+	{
+		size_t env_len = e1.len;
+
+		buf_append(&e1, p, n);
+		HK_ASSERT(spool_format_env_len(e1.ptr, e1.len) == env_len);
+		buf_truncate(&e1, env_len);
+	}
 	HK_ASSERT(spool_format_decode(e1.ptr, e1.len, &d2, &why) == SPOOL_FORMAT_OK);
 	HK_ASSERT(env_equal(&d1, &d2));
 	spool_format_encode(&d2, &e2);
@@ -86,6 +96,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t keep = size, i;
 
 	check_one(p, size);
+	/* Never past the input, and when found, just after a line starting "END ". */
+	i = spool_format_env_len(p, size);
+	HK_ASSERT(i <= size);
+	HK_ASSERT(i == 0 || p[i - 1] == '\n');
 	/* Keep everything before the last line starting with "END", then seal it. */
 	for (i = size; i > 0; i--) {
 		if ((i == 1 || p[i - 2] == '\n') && size - (i - 1) >= 3 &&

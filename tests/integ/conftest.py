@@ -191,11 +191,26 @@ def _params(tokens):
     return d
 
 
+def split_envelope(raw):
+    """(envelope bytes up to and including the first "END " line, bytes after it)."""
+    off = 0
+    while off < len(raw):
+        nl = raw.find(b"\n", off)
+        if nl < 0:
+            break
+        if raw.startswith(b"END ", off):
+            return raw[:nl + 1], raw[nl + 1:]
+        off = nl + 1
+    return raw, b""
+
+
 class Envelope:
     """A parsed envelope. Attributes: id, received, from_, from_params, source, source_params,
     size, attempts, rcpts (list of dicts with 'to', 'state', 'notify', 'orcpt'), raw."""
 
     def __init__(self, raw):
+        # A commit writes the body after the END line (one file): the envelope ends there.
+        raw, self.embedded_body = split_envelope(raw)
         self.raw = raw
         text = raw.decode("ascii")
         assert text.endswith("\n"), "envelope does not end in a newline"
@@ -609,7 +624,16 @@ class Daemon:
         return sorted(f[:-4] for f in self.files() if f.endswith(".env"))
 
     def body_ids(self):
-        return sorted(f[:-4] for f in self.files() if f.endswith(".msg"))
+        """IDs with a body: queue/<ID>.msg, or bytes after the envelope in queue/<ID>.env."""
+        ids = {f[:-4] for f in self.files() if f.endswith(".msg")}
+        for qid in self.queue_ids():
+            try:
+                with open(os.path.join(self.qdir(), qid + ".env"), "rb") as f:
+                    if split_envelope(f.read())[1]:
+                        ids.add(qid)
+            except FileNotFoundError:
+                pass
+        return sorted(ids)
 
     def count(self):
         return len(self.queue_ids())
@@ -619,8 +643,14 @@ class Daemon:
             return Envelope(f.read())
 
     def read_msg(self, qid):
-        with open(os.path.join(self.qdir(), qid + ".msg"), "rb") as f:
-            return f.read()
+        """The body: queue/<ID>.msg once an update moved it there, else the bytes after the
+        envelope in queue/<ID>.env (where the commit writes it)."""
+        try:
+            with open(os.path.join(self.qdir(), qid + ".msg"), "rb") as f:
+                return f.read()
+        except FileNotFoundError:
+            with open(os.path.join(self.qdir(), qid + ".env"), "rb") as f:
+                return split_envelope(f.read())[1]
 
     def wait_count(self, n, deadline=5.0):
         return wait_until(lambda: self.count() == n, deadline, "%d message(s) in queue/" % n)

@@ -15,6 +15,7 @@ import time
 import pytest
 
 import ports
+from conftest import split_envelope
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 DEADLINE = 10.0
@@ -117,8 +118,9 @@ def test_message_is_queued_with_received_header(daemon):
         assert text.startswith("2.0.0 Ok: queued as ")
         qid = text.rsplit(" ", 1)[1]
     assert len(qid) == 16
-    body = (daemon["spool"] / "queue" / (qid + ".msg")).read_bytes()
-    env = (daemon["spool"] / "queue" / (qid + ".env")).read_text()
+    # One file: the commit writes the body after the envelope.
+    env_raw, body = split_envelope((daemon["spool"] / "queue" / (qid + ".env")).read_bytes())
+    env = env_raw.decode("ascii")
     assert body.startswith(b"Received: from client.example ([127.0.0.1])\r\n")
     head = body.split(b"\r\n\r\n", 1)[0]
     assert b" with ESMTP id " + qid.encode() in head

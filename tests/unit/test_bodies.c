@@ -200,6 +200,34 @@ test_keep_then_load(void **state)
 	free(kept);
 }
 
+/* No <ID>.msg: the body is the part of <ID>.env after the envelope, as the spool commits it. */
+static void
+test_keep_body_embedded_in_envelope(void **state)
+{
+	struct fx *f = *state;
+	static const char env[] = "hikyaku-envelope 1\nid 02400C27EE300007\nEND 12345678\n";
+	static const char body[] = "Subject: hi\r\n\r\nEND 00000000\n\r\n";
+	char *src = path_in(f, "q.msg"), *envp = path_in(f, "q.env");
+	struct got g;
+	struct buf both = BUF_INIT;
+
+	buf_append_str(&both, env);
+	buf_append_str(&both, body);
+	write_file(envp, both.ptr, both.len);
+	keep(f, ID1, src, &g);
+	assert_int_equal(g.rc, 0);
+	memset(&g, 0, sizeof(g));
+	bodies_load(f->b, ID1, 1 << 20, load_cb, &g);
+	wait_calls(f, &g);
+	assert_int_equal(g.rc, 0);
+	assert_int_equal(g.body.len, sizeof(body) - 1);
+	assert_memory_equal(g.body.ptr, body, sizeof(body) - 1);
+	buf_fini(&g.body);
+	buf_fini(&both);
+	free(src);
+	free(envp);
+}
+
 static void
 test_keep_leaves_existing_body(void **state)
 {
@@ -355,6 +383,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rel_path_is_utc_day_and_hex),
 		cmocka_unit_test_setup_teardown(test_keep_then_load, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_keep_body_embedded_in_envelope, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_keep_leaves_existing_body, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_missing_is_notfound, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_too_big, setup, teardown),

@@ -97,6 +97,8 @@ teardown(void **state)
 	return 0;
 }
 
+static const char body_text[] = "Subject: hi\r\n\r\nhello\r\n";
+
 static void
 make_env(struct spool_env *e, uint64_t id)
 {
@@ -107,13 +109,11 @@ make_env(struct spool_env *e, uint64_t id)
 	e->ret = SMTP_RET_HDRS;
 	e->source = xstrdup("smtp");
 	e->client = xstrdup("127.0.0.1");
-	e->size = 24;
+	e->size = sizeof(body_text) - 1; /* the spool checks an embedded body against it */
 	e->next_attempt_ms = 1732468400000ULL;
 	spool_env_add_rcpt(e, "a@example.net", SMTP_NOTIFY_FAILURE, NULL);
 	spool_env_add_rcpt(e, "b@example.net", 0, "rfc822;b@example.net");
 }
-
-static const char body_text[] = "Subject: hi\r\n\r\nhello\r\n";
 
 static void
 make_body(struct buf *b)
@@ -264,7 +264,9 @@ test_commit_then_load(void **state)
 	assert_int_equal(commit_now(f, &e, &d), 0);
 	assert_queued(f, &e);
 	assert_int_equal(count_entries(f, "tmp"), 0);
-	assert_int_equal(count_entries(f, "queue"), 2);
+	/* One file: the body is embedded after the envelope. */
+	assert_int_equal(count_entries(f, "queue"), 1);
+	assert_false(exists(f, "queue", e.id, ".msg"));
 	assert_int_equal(spool_inflight(f->sp), 0);
 	id_format(e.id, hex);
 	snprintf(path, sizeof(path), "%s/queue/%s.env", f->dir, hex);
@@ -361,15 +363,15 @@ test_concurrent_commits_all_present(void **state)
 		assert_queued(f, &e);
 		spool_env_fini(&e);
 	}
-	assert_int_equal(count_entries(f, "queue"), 2 * MANY);
+	assert_int_equal(count_entries(f, "queue"), MANY);
 	assert_int_equal(count_entries(f, "tmp"), 0);
 	/*
-	 * Group commit: two file fsyncs per message, and directory fsyncs shared between
+	 * Group commit: one file fsync per message, and directory fsyncs shared between
 	 * commits that were in flight together (300 at once cannot each get their own).
 	 */
 	fsyncs = fsops_calls(FSOPS_FSYNC) - fsyncs;
-	assert_true(fsyncs >= 2 * MANY + 1);
-	assert_true(fsyncs < 3 * MANY);
+	assert_true(fsyncs >= MANY + 1);
+	assert_true(fsyncs < 2 * MANY);
 	free(d);
 }
 
@@ -558,11 +560,11 @@ static void
 test_commit_faults(void **state)
 {
 	/*
-	 * Failing calls in one commit: a map of its syscalls (group fsync included). The body is
-	 * created in queue/, the envelope is an unnamed file linked in.
+	 * Failing calls in one commit: a map of its syscalls (group fsync included). Envelope and
+	 * body are written (two writes) into one unnamed file, which is linked in.
 	 */
 	static const unsigned expect[FSOPS_OP_COUNT] = {
-		[FSOPS_OPEN] = 2, [FSOPS_WRITE] = 2, [FSOPS_FSYNC] = 3, [FSOPS_CLOSE] = 2,
+		[FSOPS_OPEN] = 1, [FSOPS_WRITE] = 2, [FSOPS_FSYNC] = 2, [FSOPS_CLOSE] = 1,
 		[FSOPS_LINK] = 1, [FSOPS_UTIMENS] = 1,
 	};
 	struct fx *f = *state;
@@ -574,10 +576,10 @@ test_commit_faults(void **state)
 static void
 test_commit_faults_without_tmpfile(void **state)
 {
-	/* The fallback for filesystems without O_TMPFILE: both files in tmp/, then renames. */
+	/* The fallback for filesystems without O_TMPFILE: the file in tmp/, then a rename. */
 	static const unsigned expect[FSOPS_OP_COUNT] = {
-		[FSOPS_OPEN] = 2, [FSOPS_WRITE] = 2, [FSOPS_FSYNC] = 3, [FSOPS_CLOSE] = 2,
-		[FSOPS_RENAME] = 2, [FSOPS_UTIMENS] = 1,
+		[FSOPS_OPEN] = 1, [FSOPS_WRITE] = 2, [FSOPS_FSYNC] = 2, [FSOPS_CLOSE] = 1,
+		[FSOPS_RENAME] = 1, [FSOPS_UTIMENS] = 1,
 	};
 	struct fx *f = *state;
 
@@ -647,12 +649,21 @@ test_update_faults(void **state)
 	struct fx *f = *state;
 	struct spool_env cur;
 	uint64_t next_n = 1;
+	struct hk_err err;
 	struct done d;
 	size_t i;
 	int op;
 
 	make_env(&cur, 0x55);
 	assert_int_equal(commit_now(f, &cur, &d), 0);
+	/* The first update moves the body out of the envelope (test_update_splits_body). */
+	spool_env_fini(&cur);
+	make_update_env(&cur, 0);
+	memset(&d, 0, sizeof(d));
+	assert_int_equal(spool_update(f->sp, &cur, done_cb, &d, &err), 0);
+	wait_done(f, &d);
+	assert_int_equal(d.rc, 0);
+	assert_true(exists(f, "queue", 0x55, ".msg"));
 	update_current = &cur;
 	for (i = 0; i < HK_ARRAY_LEN(errs); i++) {
 		for (op = 0; op < FSOPS_OP_COUNT; op++) {
@@ -715,8 +726,13 @@ check_finish(struct fx *f, uint64_t id, const struct done *d, bool fired)
 		return;
 	}
 	/* Never an envelope without its body. */
-	if (exists(f, "queue", id, ".env"))
-		assert_true(exists(f, "queue", id, ".msg"));
+	if (exists(f, "queue", id, ".env")) {
+		struct buf body = BUF_INIT;
+
+		assert_int_equal(spool_load_body(f->sp, id, &body, &err), 0);
+		assert_int_equal(body.len, strlen(body_text));
+		buf_fini(&body);
+	}
 	/* Finishing again (no faults) completes the job. */
 	assert_int_equal(spool_finish(f->sp, id, done_cb, &again, &err), 0);
 	wait_done(f, &again);
@@ -728,9 +744,12 @@ check_finish(struct fx *f, uint64_t id, const struct done *d, bool fired)
 static void
 test_finish_faults(void **state)
 {
-	/* The envelope and the body are renamed to free names (kept for reuse), the body after a stat. */
+	/*
+	 * The envelope (holding the body) is renamed to a free name after a stat (big files are
+	 * removed instead); then a body file of its own is looked for (a stat: there is none).
+	 */
 	static const unsigned expect[FSOPS_OP_COUNT] = {
-		[FSOPS_RENAME] = 2, [FSOPS_FSYNC] = 1, [FSOPS_STAT] = 1,
+		[FSOPS_RENAME] = 1, [FSOPS_FSYNC] = 1, [FSOPS_STAT] = 2,
 	};
 	static const int errs[] = { EIO, ENOSPC };
 	struct fx *f = *state;
@@ -762,7 +781,7 @@ ino_of(struct fx *f, uint64_t id, const char *ext)
 	return st.st_ino;
 }
 
-/* Commit n messages from id, then finish them all: fills the pool with 2n free files. */
+/* Commit n messages from id, then finish them all: fills the pool with n free files. */
 static void
 fill_pool(struct fx *f, uint64_t id, unsigned n)
 {
@@ -786,9 +805,21 @@ fill_pool(struct fx *f, uint64_t id, unsigned n)
 	}
 }
 
+/* Update synchronously (no faults armed). */
+static void
+update_now(struct fx *f, const struct spool_env *e)
+{
+	struct done d = { 0 };
+	struct hk_err err;
+
+	assert_int_equal(spool_update(f->sp, e, done_cb, &d, &err), 0);
+	wait_done(f, &d);
+	assert_int_equal(d.rc, 0);
+}
+
 /*
  * A finished message's files are reused, but only once the directory fsync made their free
- * names durable: the envelope's at the finish's own fsync, the body's at the next one.
+ * names durable: the envelope's at the finish's own fsync, a body file's at the next one.
  */
 static void
 test_reuse_waits_for_dirsync(void **state)
@@ -799,8 +830,11 @@ test_reuse_waits_for_dirsync(void **state)
 	struct hk_err err;
 	ino_t a_env, a_msg;
 
+	/* A gets a body file of its own through an update. */
 	make_env(&e, 0xA0);
 	assert_int_equal(commit_now(f, &e, &d), 0);
+	e.attempts = 1;
+	update_now(f, &e);
 	spool_env_fini(&e);
 	a_env = ino_of(f, 0xA0, ".env");
 	a_msg = ino_of(f, 0xA0, ".msg");
@@ -812,22 +846,67 @@ test_reuse_waits_for_dirsync(void **state)
 	assert_false(exists(f, "queue", 0xA0, ".msg"));
 	assert_int_equal(spool_reuse_count(f->sp), 2);
 
-	/* B: its body takes A's envelope inode; A's body is not durable yet as a free file. */
+	/* B takes A's envelope inode; A's body is not durable yet as a free file. */
 	make_env(&e, 0xB0);
 	assert_int_equal(commit_now(f, &e, &d), 0);
 	assert_queued(f, &e);
 	spool_env_fini(&e);
-	assert_true(ino_of(f, 0xB0, ".msg") == a_env);
-	assert_true(ino_of(f, 0xB0, ".env") != a_msg);
+	assert_true(ino_of(f, 0xB0, ".env") == a_env);
 	/* C: B's directory fsync covered A's body. */
 	make_env(&e, 0xC0);
 	assert_int_equal(commit_now(f, &e, &d), 0);
 	assert_queued(f, &e);
 	spool_env_fini(&e);
-	assert_true(ino_of(f, 0xC0, ".msg") == a_msg);
+	assert_true(ino_of(f, 0xC0, ".env") == a_msg);
 	assert_int_equal(spool_reuse_count(f->sp), 0);
 	/* Loads see the new contents only, at the new size. */
-	assert_int_equal(count_entries(f, "queue"), 4);
+	assert_int_equal(count_entries(f, "queue"), 2);
+}
+
+/*
+ * The first update moves the body out of the envelope: body file complete and its name durable
+ * before the envelope is replaced. A failure on the way leaves the message as it was.
+ */
+static void
+test_update_splits_body(void **state)
+{
+	struct fx *f = *state;
+	struct spool_env e;
+	struct done d;
+	struct hk_err err;
+	struct stat st;
+	char path[256], hex[ID_HEX_LEN + 1];
+
+	make_env(&e, 0x77);
+	assert_int_equal(commit_now(f, &e, &d), 0);
+	e.attempts = 2;
+	/* The body file's link fails: no body file, the old envelope with its body intact. */
+	fsops_fail_nth(FSOPS_LINK, 1, EIO);
+	memset(&d, 0, sizeof(d));
+	assert_int_equal(spool_update(f->sp, &e, done_cb, &d, &err), 0);
+	wait_done(f, &d);
+	fsops_fail_reset();
+	assert_int_equal(d.rc, -1);
+	assert_false(exists(f, "queue", 0x77, ".msg"));
+	e.attempts = 0;
+	assert_queued(f, &e);
+	/* Then it works: the body in its own file, the envelope file only the envelope. */
+	e.attempts = 2;
+	update_now(f, &e);
+	assert_true(exists(f, "queue", 0x77, ".msg"));
+	assert_queued(f, &e);
+	id_format(0x77, hex);
+	snprintf(path, sizeof(path), "%s/queue/%s.msg", f->dir, hex);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal((size_t)st.st_size, strlen(body_text));
+	snprintf(path, sizeof(path), "%s/queue/%s.env", f->dir, hex);
+	assert_int_equal(stat(path, &st), 0);
+	assert_true((size_t)st.st_size < 1000);
+	/* A second update leaves the body file alone. */
+	e.attempts = 3;
+	update_now(f, &e);
+	assert_queued(f, &e);
+	spool_env_fini(&e);
 }
 
 /* The same fault sweep as test_commit_faults, with every file coming from the pool. */
@@ -835,18 +914,18 @@ static void
 test_commit_faults_reused(void **state)
 {
 	static const unsigned expect[FSOPS_OP_COUNT] = {
-		[FSOPS_OPEN] = 2, [FSOPS_WRITE] = 2, [FSOPS_FSYNC] = 3, [FSOPS_CLOSE] = 2,
-		[FSOPS_RENAME] = 2, [FSOPS_UTIMENS] = 1,
+		[FSOPS_OPEN] = 1, [FSOPS_WRITE] = 2, [FSOPS_FSYNC] = 2, [FSOPS_CLOSE] = 1,
+		[FSOPS_RENAME] = 1, [FSOPS_UTIMENS] = 1,
 	};
 	struct fx *f = *state;
 	size_t before;
 
 	fill_pool(f, 0x50000, 400);
 	before = spool_reuse_count(f->sp);
-	assert_true(before >= 798);
+	assert_true(before >= 399);
 	commit_faults(f, expect);
-	/* Every run took its two files from the pool: RENAME above counts only that path. */
-	assert_true(spool_reuse_count(f->sp) + 50 < before);
+	/* Every run took its file from the pool: RENAME above counts only that path. */
+	assert_true(spool_reuse_count(f->sp) + 30 < before);
 	assert_true(spool_reuse_count(f->sp) > 0);
 }
 
@@ -885,6 +964,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_reuse_waits_for_dirsync, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_commit_faults_reused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_update_reuses_files, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_update_splits_body, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_commits_all_present, setup,
 		    teardown),

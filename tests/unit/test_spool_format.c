@@ -164,6 +164,35 @@ test_roundtrip_full(void **state)
 	spool_env_fini(&e);
 }
 
+/* A body after the END line, even one full of lines that look like records or END lines. */
+static void
+test_env_len_with_embedded_body(void **state)
+{
+	static const char body[] = "END 00000000\nrcpt 9 state=queued to=x@y\nEND\n\nno newline";
+	struct buf b = BUF_INIT;
+	struct spool_env e, d;
+	size_t env_len;
+
+	(void)state;
+	env_full(&e);
+	spool_format_encode(&e, &b);
+	env_len = b.len;
+	assert_int_equal(spool_format_env_len(b.ptr, b.len), env_len);
+	buf_append_str(&b, body);
+	assert_int_equal(spool_format_env_len(b.ptr, b.len), env_len);
+	assert_int_equal(spool_format_decode(b.ptr, env_len, &d, NULL), SPOOL_FORMAT_OK);
+	assert_env_equal(&e, &d);
+	/* The whole file is not an envelope: END is not its last line. */
+	spool_env_fini(&d);
+	assert_int_not_equal(spool_format_decode(b.ptr, b.len, &d, NULL), SPOOL_FORMAT_OK);
+	/* No END line at all, or one cut before its LF: not found. */
+	assert_int_equal(spool_format_env_len(b.ptr, env_len - 1), 0);
+	assert_int_equal(spool_format_env_len("hikyaku-envelope 1\nid 1\n", 24), 0);
+	assert_int_equal(spool_format_env_len("", 0), 0);
+	spool_env_fini(&e);
+	buf_fini(&b);
+}
+
 static void
 test_roundtrip_min(void **state)
 {
@@ -663,6 +692,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_roundtrip_full),
 		cmocka_unit_test(test_roundtrip_min),
+		cmocka_unit_test(test_env_len_with_embedded_body),
 		cmocka_unit_test(test_roundtrip_empty_values_differ_from_absent),
 		cmocka_unit_test(test_roundtrip_every_byte),
 		cmocka_unit_test(test_roundtrip_every_state_and_enum),

@@ -255,15 +255,21 @@ test_envelope_without_body_to_corrupt(void **state)
 	struct spool_recover_stats st;
 	struct seen s = { 0 };
 	struct hk_err err;
-	char env[32], msg[32], path[256];
+	char env[32];
 	char *log;
 
-	commit(f, 0x50);
 	commit(f, 0x51);
-	name_of(0x50, ".env", env);
-	name_of(0x50, ".msg", msg);
-	snprintf(path, sizeof(path), "%s/queue/%s", f->dir, msg);
-	assert_int_equal(unlink(path), 0);
+	/* A valid envelope with neither a body file nor a body after it. */
+	{
+		struct spool_env e;
+		struct buf b = BUF_INIT;
+
+		make_env(&e, 0x50);
+		spool_format_encode(&e, &b);
+		put_file(f, "queue", name_of(0x50, ".env", env), b.ptr);
+		buf_fini(&b);
+		spool_env_fini(&e);
+	}
 	assert_int_equal(spool_recover(f->sp, recover_cb, &s, &st, &err), 0);
 	assert_int_equal(st.corrupt, 1);
 	assert_int_equal(st.queued, 1);
@@ -292,7 +298,7 @@ test_body_without_envelope_removed(void **state)
 	assert_int_equal(st.orphan_bodies, 1);
 	assert_int_equal(st.queued, 1);
 	assert_false(has_file(f, "queue", msg));
-	assert_true(has_file(f, "queue", name_of(0x60, ".msg", msg)));
+	assert_true(has_file(f, "queue", name_of(0x60, ".env", msg)));
 }
 
 static void
@@ -333,12 +339,12 @@ test_corrupt_envelopes_quarantined(void **state)
 	assert_int_equal(st.corrupt, 3);
 	assert_int_equal(s.n, 1);
 	assert_true(s.envs[0].id == 0x72);
-	/* Kept whole for a human: envelope and body both in corrupt/, nothing left in queue/. */
+	/* Kept whole for a human (the body is in the envelope file), nothing left in queue/. */
 	for (uint64_t id = 0x70; id <= 0x73; id += 1) {
 		if (id == 0x72)
 			continue;
 		assert_true(has_file(f, "corrupt", name_of(id, ".env", env)));
-		assert_true(has_file(f, "corrupt", name_of(id, ".msg", msg)));
+		assert_false(has_file(f, "corrupt", name_of(id, ".msg", msg)));
 		assert_false(has_file(f, "queue", env));
 		assert_false(has_file(f, "queue", msg));
 	}
@@ -434,9 +440,11 @@ test_free_files_adopted(void **state)
 		assert_null(strstr(log, "unknown_file"));
 		free(log);
 	}
-	/* The next commit's directory fsync makes them usable; the one after takes one. */
+	/* The next commit's directory fsync makes them usable; each later commit takes one. */
 	commit(f, 0x71);
 	commit(f, 0x72);
+	assert_int_equal(spool_reuse_count(f->sp), 1);
+	commit(f, 0x73);
 	assert_int_equal(spool_reuse_count(f->sp), 0);
 	assert_false(has_file(f, "queue", ".free-0000000A"));
 	assert_false(has_file(f, "queue", ".free-0000000B"));
