@@ -1983,8 +1983,7 @@ relay_ready(struct relay *r, uint64_t id)
 	buf_init(&m->body);
 	r->active++;
 	relay_active_note(r, id);
-	if (spool_load(r->spool, id, &m->env, &err) == -1 ||
-	    spool_load_body(r->spool, id, &m->body, &err) == -1) {
+	if (spool_load_message(r->spool, id, &m->env, &m->body, &err) == -1) {
 		if (err.code == HK_E_NOTFOUND && m->env.n_rcpts == 0)
 			log_info("relay", "gone", "qid=%s reason=%s", m->qid,
 			    log_q("no longer in the queue (deleted)"));
