@@ -24,7 +24,7 @@
 #include "../util/poison.h"
 
 #define BODIES_TMP_PREFIX ".tmp-"
-#define BODIES_COPY_CHUNK (256 * 1024)
+#define BODIES_COPY_CHUNK (64 * 1024)
 
 struct bodies {
 	struct jobs *hub;
@@ -70,11 +70,31 @@ bodies_rel_path(uint64_t id, char out[BODIES_REL_PATH_SIZE])
 
 /* ---- worker ---- */
 
+/*
+ * Copy the rest of in to out. In the kernel (copy_file_range: no buffer, no copy through user
+ * space) where the two files allow it, else through a buffer.
+ */
 static int
 bodies_copy_fd(int in, int out, struct hk_err *err)
 {
-	char *chunk = xmalloc(BODIES_COPY_CHUNK);
+	char *chunk;
 	int rc = 0;
+
+	for (;;) {
+		ssize_t n = fsops_copy_range(in, out, BODIES_COPY_CHUNK);
+
+		if (n == 0)
+			return 0;
+		if (n > 0)
+			continue;
+		if (errno == EINTR)
+			continue;
+		/* Not supported between these files (another filesystem, an old kernel). */
+		if (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP)
+			break;
+		return hk_err_sys(err, errno, "copy");
+	}
+	chunk = xmalloc(BODIES_COPY_CHUNK);
 
 	for (;;) {
 		ssize_t n = read(in, chunk, BODIES_COPY_CHUNK);

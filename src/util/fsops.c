@@ -233,6 +233,14 @@ fsops_read_upto(int fd, struct buf *out, size_t n)
 	return 0;
 }
 
+ssize_t
+fsops_copy_range(int in, int out, size_t n)
+{
+	if (fsops_should_fail(FSOPS_WRITE))
+		return -1;
+	return copy_file_range(in, NULL, out, NULL, n, 0);
+}
+
 int
 fsops_fsync(int fd)
 {

@@ -44,6 +44,8 @@ int fsops_write_all(int fd, const void *p, size_t n);
 int fsops_read_all(int fd, struct buf *out, size_t max);
 /* Append up to n bytes of fd to out (fewer only at end of file); counted as FSOPS_READ. */
 int fsops_read_upto(int fd, struct buf *out, size_t n);
+/* copy_file_range(in, NULL, out, NULL, n, 0) (counted as FSOPS_WRITE). */
+ssize_t fsops_copy_range(int in, int out, size_t n);
 int fsops_fsync(int fd);
 int fsops_close(int fd);
 int fsops_renameat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath);
