@@ -84,22 +84,47 @@ spool_read_file(int dirfd, const char *name, size_t max, struct buf *out, struct
 	return 0;
 }
 
-/* Read size bytes of an envelope file's head until its END line is in b; its length or 0. */
-static size_t
-spool_read_head(int fd, uint64_t size, struct buf *b, struct hk_err *err, const char *name)
+/* Read fd (size bytes in all) into b until the envelope's END line is in it: *env_len, or 0. */
+static int
+spool_read_head(int fd, uint64_t size, struct buf *b, size_t *env_len, struct hk_err *err)
 {
-	size_t want = 4096, env_len;
+	size_t want = 4096;
 
 	for (;;) {
-		if (fsops_read_upto(fd, b, want) == -1) {
-			hk_err_sys(err, errno, "read %s", name);
+		if (fsops_read_upto(fd, b, want) == -1)
+			return hk_err_sys(err, errno, "read envelope");
+		*env_len = spool_format_env_len(b->ptr, b->len);
+		if (*env_len != 0 || b->len >= size || b->len > SPOOL_ENV_MAX)
 			return 0;
-		}
-		env_len = spool_format_env_len(b->ptr, b->len);
-		if (env_len != 0 || b->len >= size || b->len > SPOOL_ENV_MAX)
-			return env_len;
 		want = b->len;
 	}
+}
+
+/*
+ * Decode the envelope of id at the start of p[0..n), the first n bytes of a file of file_size
+ * bytes, and check it: the id, and an embedded body's length against the size record. Sets
+ * *env_len; on failure out is empty and err says why (HK_E_DATA).
+ */
+static int
+spool_decode_file(const char *p, size_t n, uint64_t file_size, uint64_t id,
+    struct spool_env *out, size_t *env_len, struct hk_err *err)
+{
+	const char *why = NULL;
+
+	*env_len = spool_format_env_len(p, n);
+	/* No END line: decode the whole head, which says what is wrong with it. */
+	if (spool_format_decode(p, *env_len ? *env_len : n, out, &why) != SPOOL_FORMAT_OK)
+		return hk_err_set(err, HK_E_DATA, "%s", why ? why : "undecodable");
+	if (out->id != id) {
+		spool_env_fini(out);
+		return hk_err_set(err, HK_E_DATA, "id does not match the file name");
+	}
+	if (file_size > *env_len && file_size - *env_len != out->size) {
+		spool_env_fini(out);
+		return hk_err_set(err, HK_E_DATA, "embedded body is %llu bytes, size record says %llu",
+		    (unsigned long long)(file_size - *env_len), (unsigned long long)out->size);
+	}
+	return 0;
 }
 
 int
@@ -107,11 +132,9 @@ spool_read_env(int dirfd, const char *name, uint64_t id, struct spool_env *out,
     uint64_t *body_len, struct hk_err *err)
 {
 	struct buf b = BUF_INIT;
-	const char *why = NULL;
-	enum spool_format_result res;
 	struct stat st;
-	size_t env_len;
-	int fd;
+	size_t env_len = 0;
+	int fd, rc = -1;
 
 	fd = fsops_openat(dirfd, name, O_RDONLY, 0);
 	if (fd == -1) {
@@ -119,40 +142,16 @@ spool_read_env(int dirfd, const char *name, uint64_t id, struct spool_env *out,
 			return hk_err_set(err, HK_E_NOTFOUND, "%s: not found", name);
 		return hk_err_sys(err, errno, "open %s", name);
 	}
-	if (fsops_fstatat(fd, "", &st, AT_EMPTY_PATH) == -1) {
+	if (fsops_fstatat(fd, "", &st, AT_EMPTY_PATH) == -1)
 		hk_err_sys(err, errno, "stat %s", name);
-		goto fail;
-	}
-	err->code = HK_E_OK;
-	env_len = spool_read_head(fd, (uint64_t)st.st_size, &b, err, name);
-	if (err->code != HK_E_OK)
-		goto fail;
+	else if (spool_read_head(fd, (uint64_t)st.st_size, &b, &env_len, err) == 0)
+		rc = spool_decode_file(b.ptr ? b.ptr : "", b.len, (uint64_t)st.st_size, id, out,
+		    &env_len, err);
 	fsops_close(fd);
-	fd = -1;
-	/* No END line: decode the whole head, which says what is wrong with it. */
-	res = spool_format_decode(b.ptr ? b.ptr : "", env_len ? env_len : b.len, out, &why);
 	buf_fini(&b);
-	if (res != SPOOL_FORMAT_OK)
-		return hk_err_set(err, HK_E_DATA, "%s", why ? why : "undecodable");
-	if (out->id != id) {
-		spool_env_fini(out);
-		return hk_err_set(err, HK_E_DATA, "id does not match the file name");
-	}
-	if ((uint64_t)st.st_size > env_len && (uint64_t)st.st_size - env_len != out->size) {
-		uint64_t got = (uint64_t)st.st_size - env_len;
-
-		spool_env_fini(out);
-		return hk_err_set(err, HK_E_DATA, "embedded body is %llu bytes, size record says %llu",
-		    (unsigned long long)got, (unsigned long long)out->size);
-	}
-	if (body_len != NULL)
+	if (rc == 0 && body_len != NULL)
 		*body_len = (uint64_t)st.st_size - env_len;
-	return 0;
-fail:
-	buf_fini(&b);
-	if (fd != -1)
-		fsops_close(fd);
-	return -1;
+	return rc;
 }
 
 int
@@ -160,14 +159,14 @@ spool_skip_envelope(int fd, struct hk_err *err)
 {
 	struct buf b = BUF_INIT;
 	struct stat st;
-	size_t env_len;
+	size_t env_len = 0;
+	int rc;
 
 	if (fsops_fstatat(fd, "", &st, AT_EMPTY_PATH) == -1)
 		return hk_err_sys(err, errno, "stat envelope");
-	err->code = HK_E_OK;
-	env_len = spool_read_head(fd, (uint64_t)st.st_size, &b, err, "envelope");
+	rc = spool_read_head(fd, (uint64_t)st.st_size, &b, &env_len, err);
 	buf_fini(&b);
-	if (err->code != HK_E_OK)
+	if (rc == -1)
 		return -1;
 	if (env_len == 0)
 		return hk_err_set(err, HK_E_DATA, "envelope without END line");
@@ -177,33 +176,22 @@ spool_skip_envelope(int fd, struct hk_err *err)
 }
 
 int
-spool_read_embedded_body(int dirfd, const char *name, struct buf *out, struct hk_err *err)
+spool_read_embedded_body(int dirfd, const char *name, uint64_t id, struct buf *out,
+    struct hk_err *err)
 {
 	struct spool_env env = { 0 };
-	const char *why = NULL;
 	size_t old_len = out->len, n, env_len;
 
 	if (spool_read_file(dirfd, name, SIZE_MAX / 2, out, err) == -1)
 		goto fail;
 	n = out->len - old_len;
-	env_len = spool_format_env_len(out->ptr + old_len, n);
-	if (env_len == 0 || spool_format_decode(out->ptr + old_len, env_len, &env, &why) !=
-	    SPOOL_FORMAT_OK) {
-		hk_err_set(err, HK_E_DATA, "%s: %s", name, why ? why : "no END line");
+	if (spool_decode_file(out->ptr + old_len, n, n, id, &env, &env_len, err) == -1)
 		goto fail;
-	}
+	spool_env_fini(&env);
 	if (n == env_len) {
-		spool_env_fini(&env);
 		hk_err_set(err, HK_E_NOTFOUND, "%s: no body", name);
 		goto fail;
 	}
-	if (n - env_len != env.size) {
-		hk_err_set(err, HK_E_DATA, "%s: embedded body is %zu bytes, size record says %llu",
-		    name, n - env_len, (unsigned long long)env.size);
-		spool_env_fini(&env);
-		goto fail;
-	}
-	spool_env_fini(&env);
 	memmove(out->ptr + old_len, out->ptr + old_len + env_len, n - env_len);
 	buf_truncate(out, old_len + (n - env_len));
 	return 0;
@@ -372,7 +360,7 @@ spool_load_body(struct spool *sp, uint64_t id, struct buf *out, struct hk_err *e
 	if (err->code != HK_E_NOTFOUND)
 		return -1;
 	spool_name(name, id, SPOOL_FILE_ENV);
-	return spool_read_embedded_body(sp->queue_fd, name, out, err);
+	return spool_read_embedded_body(sp->queue_fd, name, id, out, err);
 }
 
 int
@@ -381,43 +369,27 @@ spool_load_message(struct spool *sp, uint64_t id, struct spool_env *env, struct 
 {
 	char name[SPOOL_NAME_SIZE];
 	struct buf b = BUF_INIT;
-	const char *why = NULL;
 	size_t env_len;
 
 	memset(env, 0, sizeof(*env));
 	spool_name(name, id, SPOOL_FILE_ENV);
-	if (spool_read_file(sp->queue_fd, name, SIZE_MAX / 2, &b, err) == -1)
-		goto fail;
-	env_len = spool_format_env_len(b.ptr ? b.ptr : "", b.len);
-	if (spool_format_decode(b.ptr ? b.ptr : "", env_len ? env_len : b.len, env, &why) !=
-	    SPOOL_FORMAT_OK) {
-		hk_err_set(err, HK_E_DATA, "%s", why ? why : "undecodable");
-		goto fail;
-	}
-	if (env->id != id) {
-		hk_err_set(err, HK_E_DATA, "id does not match the file name");
-		goto fail_env;
+	if (spool_read_file(sp->queue_fd, name, SIZE_MAX / 2, &b, err) == -1 ||
+	    spool_decode_file(b.ptr ? b.ptr : "", b.len, b.len, id, env, &env_len, err) == -1) {
+		buf_fini(&b);
+		return -1;
 	}
 	if (b.len == env_len) {
 		/* A body of its own: the envelope was rewritten by an update. */
 		buf_fini(&b);
-		if (spool_load_body(sp, id, body, err) == -1)
-			goto fail_env;
+		if (spool_load_body(sp, id, body, err) == -1) {
+			spool_env_fini(env);
+			return -1;
+		}
 		return 0;
-	}
-	if (b.len - env_len != env->size) {
-		hk_err_set(err, HK_E_DATA, "embedded body is %zu bytes, size record says %llu",
-		    b.len - env_len, (unsigned long long)env->size);
-		goto fail_env;
 	}
 	buf_append(body, b.ptr + env_len, b.len - env_len);
 	buf_fini(&b);
 	return 0;
-fail_env:
-	spool_env_fini(env);
-fail:
-	buf_fini(&b);
-	return -1;
 }
 
 size_t

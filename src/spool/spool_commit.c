@@ -373,7 +373,7 @@ spool_update_split_body(struct spool_job *job)
 	struct buf body = BUF_INIT;
 	int fd = -1, rc = -1;
 
-	if (spool_read_embedded_body(sp->queue_fd, job->env_name, &body, &job->err) == -1) {
+	if (spool_read_embedded_body(sp->queue_fd, job->env_name, job->id, &body, &job->err) == -1) {
 		if (job->err.code == HK_E_NOTFOUND)
 			hk_err_set(&job->err, HK_E_NOTFOUND, "%s: not queued", job->msg_name);
 		goto out;

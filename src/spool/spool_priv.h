@@ -73,11 +73,11 @@ HK_MUST_CHECK int spool_name_parse(const char *name, uint64_t *id, enum spool_fi
 HK_MUST_CHECK int spool_read_env(int dirfd, const char *name, uint64_t id, struct spool_env *out,
     uint64_t *body_len, struct hk_err *err);
 /*
- * Read the body embedded in dirfd/name (an envelope file) into out (appended); HK_E_NOTFOUND
- * when the file has none. Checked against the envelope's size record.
+ * Read the body embedded in dirfd/name (the envelope file of id) into out (appended);
+ * HK_E_NOTFOUND when the file has none. Checked against the envelope's size record.
  */
-HK_MUST_CHECK int spool_read_embedded_body(int dirfd, const char *name, struct buf *out,
-    struct hk_err *err);
+HK_MUST_CHECK int spool_read_embedded_body(int dirfd, const char *name, uint64_t id,
+    struct buf *out, struct hk_err *err);
 /* fsync root/<sub> through a freshly opened fd (never an fd whose fsync failed). */
 HK_MUST_CHECK int spool_fsync_subdir(const struct spool *sp, const char *sub, struct hk_err *err);
 
