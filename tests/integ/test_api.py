@@ -250,10 +250,13 @@ def test_message_detail_with_attempts(daemon_factory, fake_smtp):
 def test_queue_lists_deferred_mail(daemon):
     qid = submit(daemon, ["later@dest.example"])
 
+    # The spool records "deferred" a moment before the relay hands the message back to the
+    # scheduler, so wait for both views to agree.
     def deferred():
         q = ctl(daemon, "/api/v1/queue")
-        return q if q["counts"]["deferred"] >= 1 else None
-    q = wait_until(deferred, 10.0, "a deferred message in the queue")
+        ok = q["counts"]["deferred"] >= 1 and q["scheduler"]["waiting"] >= 1
+        return q if ok else None
+    q = wait_until(deferred, 10.0, "a deferred message waiting in the scheduler")
     assert q["total"] == sum(q["counts"].values())
     assert [m["id"] for m in q["messages"]] == [qid], q
     assert q["messages"][0]["recipients"][0]["status"] == "deferred"
