@@ -32,6 +32,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "spool_priv.h"
@@ -225,8 +226,21 @@ spool_write_reused(struct spool_job *job, const char *fname, const void *p, size
     const struct buf *more, uint64_t mtime_ms, const char *name)
 {
 	struct spool *sp = job->sp;
+	struct stat st;
 	int fd;
 
+	/* A file with a second name is not rewritten (spool_reuse.c); a new file is made instead. */
+	if (fsops_fstatat(sp->queue_fd, fname, &st, AT_SYMLINK_NOFOLLOW) == -1) {
+		if (errno == ENOENT)
+			return 0;
+		hk_err_sys(&job->err, errno, "stat queue/%s for %s", fname, name);
+		spool_reuse_drop(sp, fname);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_nlink != 1) {
+		spool_reuse_drop(sp, fname);
+		return 0;
+	}
 	fd = fsops_openat(sp->queue_fd, fname, O_WRONLY | O_TRUNC, 0);
 	if (fd == -1) {
 		if (errno == ENOENT)

@@ -16,6 +16,11 @@
  * rename's dir_seq number is covered by synced_pub); until then no old name can point at it
  * when new contents arrive. Hence a FIFO: the oldest entries are the first to be durable.
  *
+ * Files with a second name are never recycled: a hard link made from outside (a backup made by
+ * hard links, an administrator's copy with ln) would see its file rewritten with another
+ * message. Retirement unlinks such a file instead, and a writer checks the link count of every
+ * free file before it opens it.
+ *
  * Recovery adopts .free- files found in queue/ (or removes those beyond the pool's size); they
  * too wait for the next directory fsync.
  * Thread: any; the pool is under a mutex.
@@ -128,7 +133,8 @@ spool_reuse_retire(struct spool *sp, const char *name, bool check_size)
 	if (check_size) {
 		if (fsops_fstatat(sp->queue_fd, name, &st, AT_SYMLINK_NOFOLLOW) == -1)
 			return -1;
-		if (!S_ISREG(st.st_mode) || st.st_size > SPOOL_FREE_MAX_SIZE)
+		/* A file with a second name is left to that name: never rewrite it. */
+		if (!S_ISREG(st.st_mode) || st.st_size > SPOOL_FREE_MAX_SIZE || st.st_nlink != 1)
 			return fsops_unlinkat(sp->queue_fd, name, 0);
 	}
 	if (!spool_reuse_reserve(sp, &k))

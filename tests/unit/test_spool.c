@@ -915,7 +915,7 @@ test_commit_faults_reused(void **state)
 {
 	static const unsigned expect[FSOPS_OP_COUNT] = {
 		[FSOPS_OPEN] = 1, [FSOPS_WRITE] = 2, [FSOPS_FSYNC] = 2, [FSOPS_CLOSE] = 1,
-		[FSOPS_RENAME] = 1, [FSOPS_UTIMENS] = 1,
+		[FSOPS_RENAME] = 1, [FSOPS_UTIMENS] = 1, [FSOPS_STAT] = 1,
 	};
 	struct fx *f = *state;
 	size_t before;
@@ -927,6 +927,100 @@ test_commit_faults_reused(void **state)
 	/* Every run took its file from the pool: RENAME above counts only that path. */
 	assert_true(spool_reuse_count(f->sp) + 30 < before);
 	assert_true(spool_reuse_count(f->sp) > 0);
+}
+
+/* Read a whole small file into a NUL-terminated string. */
+static char *
+slurp(const char *path)
+{
+	struct buf b = BUF_INIT;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	assert_true(fd >= 0);
+	assert_int_equal(fsops_read_all(fd, &b, 1 << 20), 0);
+	close(fd);
+	return b.ptr ? b.ptr : xstrdup("");
+}
+
+/* A finished envelope with a second name (a kept body links to it) is unlinked, not recycled. */
+static void
+test_linked_files_are_not_recycled(void **state)
+{
+	struct fx *f = *state;
+	char hex[ID_HEX_LEN + 1], *src, *kept, *before_text, *after_text;
+	struct spool_env e;
+	struct done d = { 0 };
+	struct hk_err err;
+	size_t before;
+
+	make_env(&e, 0x70);
+	assert_int_equal(commit_now(f, &e, &d), 0);
+	id_format(e.id, hex);
+	src = xasprintf("%s/queue/%s.env", f->dir, hex);
+	kept = xasprintf("%s/kept", f->dir);
+	assert_int_equal(link(src, kept), 0);
+	before_text = slurp(kept);
+	before = spool_reuse_count(f->sp);
+	memset(&d, 0, sizeof(d));
+	assert_int_equal(spool_finish(f->sp, e.id, done_cb, &d, &err), 0);
+	wait_done(f, &d);
+	assert_int_equal(d.rc, 0);
+	assert_false(exists(f, "queue", e.id, ".env"));
+	assert_int_equal(spool_reuse_count(f->sp), before);
+	/* Later commits (which take free files) leave the kept name alone. */
+	fill_pool(f, 0x71000, 3);
+	spool_env_fini(&e);
+	make_env(&e, 0x72000 - 1);
+	assert_int_equal(commit_now(f, &e, &d), 0);
+	after_text = slurp(kept);
+	assert_string_equal(before_text, after_text);
+	assert_non_null(strstr(after_text, body_text));
+	spool_env_fini(&e);
+	free(before_text);
+	free(after_text);
+	free(src);
+	free(kept);
+}
+
+/* A free file that got a second name anyway is dropped by the commit that takes it. */
+static void
+test_free_file_with_second_name_is_not_rewritten(void **state)
+{
+	struct fx *f = *state;
+	char path[512], *extra, *before_text, *after_text;
+	struct dirent *de;
+	struct spool_env e;
+	struct done d;
+	DIR *dir;
+	size_t n_free = 0;
+
+	fill_pool(f, 0x72000, 1);
+	assert_int_equal(spool_reuse_count(f->sp), 1);
+	snprintf(path, sizeof(path), "%s/queue", f->dir);
+	dir = opendir(path);
+	assert_non_null(dir);
+	while ((de = readdir(dir)) != NULL) {
+		if (strncmp(de->d_name, ".free-", 6) == 0) {
+			snprintf(path, sizeof(path), "%s/queue/%s", f->dir, de->d_name);
+			n_free++;
+		}
+	}
+	closedir(dir);
+	assert_int_equal(n_free, 1);
+	extra = xasprintf("%s/extra", f->dir);
+	assert_int_equal(link(path, extra), 0);
+	before_text = slurp(extra);
+	make_env(&e, 0x73000);
+	assert_int_equal(commit_now(f, &e, &d), 0);
+	assert_queued(f, &e);
+	after_text = slurp(extra);
+	assert_string_equal(before_text, after_text);
+	assert_int_equal(spool_reuse_count(f->sp), 0);
+	assert_int_equal(access(path, F_OK), -1); /* the free name is gone */
+	spool_env_fini(&e);
+	free(before_text);
+	free(after_text);
+	free(extra);
 }
 
 /* Updates write into a free file and rename it over the old envelope. */
@@ -964,6 +1058,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_reuse_waits_for_dirsync, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_commit_faults_reused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_update_reuses_files, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_linked_files_are_not_recycled, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_free_file_with_second_name_is_not_rewritten,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_update_splits_body, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_commits_all_present, setup,
