@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +59,7 @@ struct serve {
 	struct smtpd *smtpd;
 	struct maillog *ml;
 	struct bodies *bodies;       /* kept bodies for resend (log.keep_bodies) */
+	atomic_bool keep_bodies;     /* log.keep_bodies, read by the spool's keep hook */
 	struct retention *retention; /* log.retention passes, started by retention_ev */
 	struct event *retention_ev;
 	struct dns *dns;
@@ -177,60 +179,51 @@ serve_jobs_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- kept bodies (log.keep_bodies) ---- */
 
-struct serve_keep {
+struct serve_kept {
 	struct serve *sv;
-	uint64_t due_ms;
-	bool schedule;
+	uint64_t id;
 };
 
+/* Loop: a finished message's body is kept; the email log says so. */
 static void
-serve_kept_cb(void *arg, uint64_t id, int rc, const struct hk_err *err)
+serve_kept_cb(void *arg)
 {
-	struct serve_keep *k = arg;
-	struct serve *sv = k->sv;
-	char qid[ID_HEX_LEN + 1];
+	struct serve_kept *k = arg;
 
-	if (rc == 0) {
-		maillog_body_kept(sv->ml, id);
-	} else {
-		id_format(id, qid);
-		log_warn("main", "body_not_kept", "qid=%s err=%s action=%s", qid, log_q(err->text),
-		    log_q("delivered as usual, but it cannot be resent"));
-	}
-	if (k->schedule)
-		sched_add(sv->sched, id, k->due_ms);
+	if (k->sv->ml != NULL)
+		maillog_body_kept(k->sv->ml, k->id);
 	free(k);
 }
 
 /*
- * Keep a copy of queue/<ID>.msg for resend, then schedule the message. The copy is made before
- * the first attempt, not at finish: the spool recycles a finished body file at once, and a
- * message cannot finish before it is scheduled, so the file is stable while it is copied. The
- * client already has its 250 or 202; only the first attempt waits for one file copy.
+ * Spool worker, as a message finishes (spool_set_keep): copy its body to <state>/bodies for
+ * resend (DESIGN.md 4, step 6). Mail not finished yet is resent from the spool (bodies_load), so
+ * nothing is copied while a message is received: the client's 250 and the first attempt never
+ * wait for it.
  */
 static void
-serve_keep_then_schedule(struct serve *sv, uint64_t id, uint64_t due_ms, bool schedule)
+serve_keep_cb(void *arg, uint64_t id, int fd)
 {
-	struct serve_keep *k;
+	struct serve *sv = arg;
+	struct serve_kept *k;
+	struct hk_err err = { 0 };
 	char qid[ID_HEX_LEN + 1];
-	char *path;
 
-	if (!sv->conf->log_keep_bodies || sv->bodies == NULL) {
-		if (schedule)
-			sched_add(sv->sched, id, due_ms);
+	if (!atomic_load(&sv->keep_bodies))
+		return;
+	if (bodies_keep_fd(sv->bodies, id, fd, &err) == -1) {
+		id_format(id, qid);
+		log_warn("main", "body_not_kept", "qid=%s err=%s action=%s", qid, log_q(err.text),
+		    log_q("it cannot be resent; free space or fix the permissions of <state>/bodies"));
 		return;
 	}
 	k = xcalloc(1, sizeof(*k));
 	k->sv = sv;
-	k->due_ms = due_ms;
-	k->schedule = schedule;
-	id_format(id, qid);
-	path = xasprintf("%s/queue/%s.msg", sv->conf->spool, qid);
-	bodies_keep(sv->bodies, id, path, serve_kept_cb, k);
-	free(path);
+	k->id = id;
+	jobs_post(sv->hub, serve_kept_cb, k);
 }
 
-/* A message is durably queued: count, log (with its subject), keep its body, schedule. */
+/* A message is durably queued: count, log (with its subject), schedule. */
 static void
 serve_queued(struct serve *sv, const struct spool_env *env, const char *subject)
 {
@@ -240,7 +233,7 @@ serve_queued(struct serve *sv, const struct spool_env *env, const char *subject)
 	else if (env->source && strcmp(env->source, "sendmail") == 0)
 		sv->queued_sendmail++;
 	maillog_received(sv->ml, env, subject);
-	serve_keep_then_schedule(sv, env->id, 0, true);
+	sched_add(sv->sched, env->id, 0);
 }
 
 static void
@@ -406,6 +399,7 @@ serve_reload(struct serve *sv)
 	sv->conf = c;
 	c = NULL;
 	serve_apply_log_conf(sv->conf);
+	atomic_store(&sv->keep_bodies, sv->conf->log_keep_bodies);
 	api_set_explain(sv->api, sv->conf);
 	log_info("main", "reload_done", "sess=main listeners=%zu", sv->conf->n_listeners);
 out:
@@ -511,7 +505,8 @@ serve_recovered_cb(void *arg, const struct spool_env *env)
 	/* The log is derived: queued mail missing from it is entered again (a no-op otherwise). */
 	maillog_received(sv->ml, env, NULL);
 	/* Held messages stay out of the scheduler until released. */
-	serve_keep_then_schedule(sv, env->id, env->next_attempt_ms, !serve_env_is_held(env));
+	if (!serve_env_is_held(env))
+		sched_add(sv->sched, env->id, env->next_attempt_ms);
 }
 
 /*
@@ -1437,6 +1432,9 @@ serve_start(struct serve *sv)
 		log_error("main", "start_failed", "sess=main step=bodies err=%s", log_q(err.text));
 		return EX_CANTCREAT;
 	}
+	bodies_set_spool(sv->bodies, sv->spool);
+	atomic_store(&sv->keep_bodies, sv->conf->log_keep_bodies);
+	spool_set_keep(sv->spool, serve_keep_cb, sv);
 	sv->retention = retention_new(sv->ml, sv->bodies, sv->hub);
 	if (serve_dns_start(sv, &err) == -1) {
 		log_error("main", "start_failed", "sess=main step=dns err=%s", log_q(err.text));
@@ -1567,8 +1565,12 @@ serve_teardown(struct serve *sv)
 	/* Before the spool and the log: it waits for its commits, whose callback uses both. */
 	maildrop_free(sv->maildrop);
 	smtpd_free(sv->smtpd);
-	/* After the commits (their callbacks keep bodies), before the scheduler (copies schedule). */
 	retention_free(sv->retention);
+	/* No more keeping (this waits for calls in progress); their notes still find the log. */
+	if (sv->spool != NULL) {
+		spool_set_keep(sv->spool, NULL, NULL);
+		jobs_run_completions(sv->hub);
+	}
 	bodies_free(sv->bodies);
 	relay_free(sv->relay);
 	/* After the engines that report to it. */

@@ -31,15 +31,15 @@ struct bodies {
 	struct jobs_pool *pool;
 	int dirfd; /* <state>/bodies */
 	size_t pending;
+	struct spool *spool; /* bodies of mail not finished yet; NULL: none */
 };
 
-enum bodies_op { BODIES_KEEP, BODIES_LOAD, BODIES_REMOVE };
+enum bodies_op { BODIES_LOAD, BODIES_REMOVE };
 
 struct bodies_job {
 	struct bodies *b;
 	enum bodies_op op;
 	uint64_t id;
-	char *src;      /* keep */
 	size_t max;     /* load */
 	uint64_t *ids;  /* remove */
 	size_t n_ids;
@@ -47,7 +47,6 @@ struct bodies_job {
 	int rc;
 	struct hk_err err;
 	struct buf body; /* load */
-	bodies_keep_fn keep_cb;
 	bodies_load_fn load_cb;
 	bodies_remove_fn remove_cb;
 	void *arg;
@@ -117,88 +116,57 @@ bodies_copy_fd(int in, int out, struct hk_err *err)
 }
 
 /*
- * Open the body at src, a spool body file "<ID>.msg"; when there is none, the envelope file
- * "<ID>.env" beside it, positioned after the envelope (the spool commits the body embedded
- * there; spool_format.h).
+ * Rename bodies/tmp to bodies/rel, making the day directory. Twice at most: retention, on the
+ * bodies thread, may remove an empty day directory between the mkdir and the rename.
  */
 static int
-bodies_open_src(const char *src, struct hk_err *err)
+bodies_place(struct bodies *b, const char *tmp, char rel[BODIES_REL_PATH_SIZE],
+    struct hk_err *err)
 {
-	size_t n = strlen(src);
-	char *alt;
-	int fd;
+	int tries;
 
-	fd = fsops_openat(AT_FDCWD, src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
-	if (fd != -1 || errno != ENOENT || n < 4 || strcmp(src + n - 4, ".msg") != 0) {
-		if (fd == -1 && errno == ENOENT)
-			hk_err_set(err, HK_E_NOTFOUND, "open %s: no such file", src);
-		else if (fd == -1)
-			hk_err_sys(err, errno, "open %s", src);
-		return fd;
+	for (tries = 0; tries < 2; tries++) {
+		rel[10] = '\0';
+		if (fsops_mkdirat(b->dirfd, rel, 0750) == -1 && errno != EEXIST) {
+			hk_err_sys(err, errno, "mkdir bodies/%s", rel);
+			rel[10] = '/';
+			return -1;
+		}
+		rel[10] = '/';
+		if (fsops_renameat(b->dirfd, tmp, b->dirfd, rel) == 0)
+			return 0;
+		if (errno != ENOENT)
+			break;
 	}
-	alt = xstrdup(src);
-	memcpy(alt + n - 4, ".env", 4);
-	fd = fsops_openat(AT_FDCWD, alt, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
-	if (fd == -1) {
-		if (errno == ENOENT)
-			hk_err_set(err, HK_E_NOTFOUND, "open %s: no such file", src);
-		else
-			hk_err_sys(err, errno, "open %s", alt);
-		goto out;
-	}
-	if (spool_skip_envelope(fd, err) == -1)
-		goto fail;
-	goto out;
-fail:
-	fsops_close(fd);
-	fd = -1;
-out:
-	free(alt);
-	return fd;
+	return hk_err_sys(err, errno, "rename bodies/%s", rel);
 }
 
-static int
-bodies_work_keep(struct bodies *b, uint64_t id, const char *src, struct hk_err *err)
+int
+bodies_keep_fd(struct bodies *b, uint64_t id, int in, struct hk_err *err)
 {
 	char rel[BODIES_REL_PATH_SIZE], tmp[sizeof(BODIES_TMP_PREFIX) + ID_HEX_LEN];
 	struct stat st;
-	int in, out;
+	int out;
 
 	bodies_rel_path(id, rel);
 	if (fsops_fstatat(b->dirfd, rel, &st, 0) == 0)
 		return 0;
+	/* One finish per ID at a time, so the temporary name is this caller's alone. */
 	snprintf(tmp, sizeof(tmp), "%s%s", BODIES_TMP_PREFIX, rel + 11);
-	in = bodies_open_src(src, err);
-	if (in == -1)
-		return -1;
 	out = fsops_openat(b->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
 	    0640);
-	if (out == -1) {
-		hk_err_sys(err, errno, "create bodies/%s", tmp);
-		fsops_close(in);
-		return -1;
-	}
-	if (bodies_copy_fd(in, out, err) == -1) {
-		fsops_close(in);
+	if (out == -1)
+		return hk_err_sys(err, errno, "create bodies/%s", tmp);
+	if (bodies_copy_fd(in, out, err) == -1)
 		goto fail;
-	}
-	fsops_close(in);
 	if (fsops_close(out) == -1) {
 		out = -1;
 		hk_err_sys(err, errno, "close bodies/%s", tmp);
 		goto fail;
 	}
 	out = -1;
-	rel[10] = '\0';
-	if (fsops_mkdirat(b->dirfd, rel, 0750) == -1 && errno != EEXIST) {
-		hk_err_sys(err, errno, "mkdir bodies/%s", rel);
+	if (bodies_place(b, tmp, rel, err) == -1)
 		goto fail;
-	}
-	rel[10] = '/';
-	if (fsops_renameat(b->dirfd, tmp, b->dirfd, rel) == -1) {
-		hk_err_sys(err, errno, "rename bodies/%s", rel);
-		goto fail;
-	}
 	return 0;
 fail:
 	if (out != -1)
@@ -207,8 +175,40 @@ fail:
 	return -1;
 }
 
+static int bodies_load_kept(struct bodies *b, uint64_t id, size_t max, struct buf *out,
+    struct hk_err *err);
+
+/*
+ * Read the kept body of id; for mail still in the queue (bodies are kept when a message finishes),
+ * the spool's. A message that finishes meanwhile has its body kept before its spool files go, so
+ * the kept file is tried once more when the spool no longer has it.
+ */
 static int
 bodies_work_load(struct bodies *b, uint64_t id, size_t max, struct buf *out, struct hk_err *err)
+{
+	int pass;
+
+	for (pass = 0; pass < 2; pass++) {
+		if (bodies_load_kept(b, id, max, out, err) == 0)
+			return 0;
+		if (err->code != HK_E_NOTFOUND || b->spool == NULL || pass == 1)
+			return -1;
+		if (spool_load_body(b->spool, id, out, err) == 0) {
+			if (out->len <= max)
+				return 0;
+			buf_reset(out);
+			return hk_err_set(err, HK_E_DATA, "queued body of %016llX: larger than %zu bytes",
+			    (unsigned long long)id, max);
+		}
+		buf_reset(out);
+		if (err->code != HK_E_NOTFOUND)
+			return -1;
+	}
+	return -1;
+}
+
+static int
+bodies_load_kept(struct bodies *b, uint64_t id, size_t max, struct buf *out, struct hk_err *err)
 {
 	char rel[BODIES_REL_PATH_SIZE];
 	int fd, rc = 0;
@@ -260,9 +260,6 @@ bodies_work(void *arg)
 	struct bodies_job *j = arg;
 
 	switch (j->op) {
-	case BODIES_KEEP:
-		j->rc = bodies_work_keep(j->b, j->id, j->src, &j->err);
-		break;
 	case BODIES_LOAD:
 		j->rc = bodies_work_load(j->b, j->id, j->max, &j->body, &j->err);
 		break;
@@ -283,10 +280,6 @@ bodies_done(void *arg)
 	HK_ASSERT_LOOP();
 	j->b->pending--;
 	switch (j->op) {
-	case BODIES_KEEP:
-		if (j->keep_cb)
-			j->keep_cb(j->arg, j->id, j->rc, &j->err);
-		break;
 	case BODIES_LOAD:
 		j->load_cb(j->arg, j->id, j->rc, &j->body, &j->err);
 		break;
@@ -296,7 +289,6 @@ bodies_done(void *arg)
 		break;
 	}
 	buf_fini(&j->body);
-	free(j->src);
 	free(j->ids);
 	free(j);
 }
@@ -319,19 +311,6 @@ bodies_submit(struct bodies *b, struct bodies_job *j)
 {
 	b->pending++;
 	jobs_pool_submit(b->pool, bodies_work, bodies_done, j);
-}
-
-void
-bodies_keep(struct bodies *b, uint64_t id, const char *src_path, bodies_keep_fn done_cb,
-    void *arg)
-{
-	struct bodies_job *j;
-
-	HK_ASSERT_LOOP();
-	j = bodies_job_new(b, BODIES_KEEP, id, arg);
-	j->src = xstrdup(src_path);
-	j->keep_cb = done_cb;
-	bodies_submit(b, j);
 }
 
 void
@@ -358,6 +337,14 @@ bodies_remove(struct bodies *b, const uint64_t *ids, size_t n, bodies_remove_fn 
 	j->n_ids = n;
 	j->remove_cb = done_cb;
 	bodies_submit(b, j);
+}
+
+void
+bodies_set_spool(struct bodies *b, struct spool *sp)
+{
+	HK_ASSERT_LOOP();
+	HK_ASSERT(b->pending == 0);
+	b->spool = sp;
 }
 
 size_t

@@ -311,6 +311,7 @@ spool_new(const char *dir, struct jobs *hub, unsigned workers, unsigned max_infl
 	buf_init(&sp->scratch);
 	atomic_init(&sp->dir_seq, 0);
 	spool_reuse_init(sp);
+	pthread_rwlock_init(&sp->keep_lock, NULL);
 	sp->use_tmpfile = spool_tmpfile_works(sp);
 	if (!sp->use_tmpfile)
 		log_info("spool", "no_tmpfile", "sess=main why=%s",
@@ -334,7 +335,18 @@ spool_free(struct spool *sp)
 	spool_close_dirs(sp);
 	buf_fini(&sp->scratch);
 	spool_reuse_fini(sp);
+	pthread_rwlock_destroy(&sp->keep_lock);
 	free(sp);
+}
+
+void
+spool_set_keep(struct spool *sp, spool_keep_fn fn, void *arg)
+{
+	HK_ASSERT_LOOP();
+	pthread_rwlock_wrlock(&sp->keep_lock);
+	sp->keep_fn = fn;
+	sp->keep_arg = arg;
+	pthread_rwlock_unlock(&sp->keep_lock);
 }
 
 int

@@ -41,6 +41,17 @@ struct spool *spool_new(const char *dir, struct jobs *hub, unsigned workers, uns
 void spool_free(struct spool *sp);
 
 /*
+ * Where finished bodies go (DESIGN.md 4, step 6: the email log keeps them for resend). Each finish
+ * calls fn(arg, id, fd) on a spool worker before the message's files go: fd is open on the file
+ * that holds the body, positioned at its first byte, and closed by the spool after the call. fn
+ * reports its own failures; the finish goes on regardless. fn NULL: none (the default). Setting
+ * it waits for calls in progress to return, so after spool_set_keep(sp, NULL, NULL) the old fn
+ * and arg are no longer used. Loop thread.
+ */
+typedef void (*spool_keep_fn)(void *arg, uint64_t id, int fd);
+void spool_set_keep(struct spool *sp, spool_keep_fn fn, void *arg);
+
+/*
  * Commit a new message: write the envelope and the body after it into one unnamed file in queue/
  * (tmp/ where O_TMPFILE is missing), fsync it, link it as queue/<ID>.env, then wait for the group
  * directory fsync; then done_cb(0). On any failure nothing is left in queue/ (what was linked is
@@ -56,7 +67,10 @@ HK_MUST_CHECK int spool_commit(struct spool *sp, const struct spool_env *env, st
  */
 HK_MUST_CHECK int spool_update(struct spool *sp, const struct spool_env *env,
     spool_done_fn done_cb, void *arg, struct hk_err *err);
-/* Finish: unlink the envelope (dirsync), then the body. */
+/*
+ * Finish: hand the body to the keep hook (spool_set_keep), unlink the envelope (dirsync), then the
+ * body.
+ */
 HK_MUST_CHECK int spool_finish(struct spool *sp, uint64_t id, spool_done_fn done_cb, void *arg,
     struct hk_err *err);
 

@@ -483,11 +483,50 @@ spool_update_work(void *arg)
 }
 
 /* Worker, stage 1 of a finish. */
+/*
+ * Worker, at the start of a finish: hand the body to the keep hook, from queue/<ID>.msg or, when
+ * there is none, from after the envelope in queue/<ID>.env. Nothing to hand (a finish retried
+ * after the files went, an unreadable file): the hook is not called; keeping is best effort and
+ * never stops a finish.
+ */
+static void
+spool_finish_keep(struct spool_job *job)
+{
+	struct spool *sp = job->sp;
+	struct hk_err e = { 0 };
+	int fd;
+
+	pthread_rwlock_rdlock(&sp->keep_lock);
+	if (sp->keep_fn == NULL)
+		goto out;
+	fd = fsops_openat(sp->queue_fd, job->msg_name, O_RDONLY | O_CLOEXEC, 0);
+	if (fd == -1 && errno == ENOENT) {
+		fd = fsops_openat(sp->queue_fd, job->env_name, O_RDONLY | O_CLOEXEC, 0);
+		if (fd != -1 && spool_skip_envelope(fd, &e) == -1) {
+			fsops_close(fd);
+			fd = -1;
+			errno = EINVAL;
+		}
+	}
+	if (fd == -1) {
+		if (errno != ENOENT)
+			log_warn("spool", "keep_failed", "qid=%.16s errno=%d why=%s", job->env_name,
+			    errno, log_q(e.text[0] ? e.text : "cannot open the body"));
+		goto out;
+	}
+	sp->keep_fn(sp->keep_arg, job->id, fd);
+	fsops_close(fd);
+out:
+	pthread_rwlock_unlock(&sp->keep_lock);
+}
+
 static void
 spool_finish_work(void *arg)
 {
 	struct spool_job *job = arg;
 	struct spool *sp = job->sp;
+
+	spool_finish_keep(job);
 
 	/* ENOENT: an earlier finish got this far; carry on so finishing can be retried. */
 	/* With the size check: an envelope may still hold the body. */

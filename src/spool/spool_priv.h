@@ -49,6 +49,11 @@ struct spool {
 	/* synced_seq as others may read it. */
 	atomic_uint_fast64_t synced_pub;
 
+	/* The keep hook (spool_set_keep): workers call it under a read lock. */
+	pthread_rwlock_t keep_lock;
+	spool_keep_fn keep_fn;
+	void *keep_arg;
+
 	/* Recycled files queue/.free-<8 hex> (spool_reuse.c): a FIFO ring, under free_mu. */
 	pthread_mutex_t free_mu;
 	struct spool_free_ent {

@@ -84,8 +84,10 @@ def test_resend_one_delivers_once_with_a_new_id(daemon_factory, fake_smtp):
                  mail_from="")  # null sender: no DSN traffic in this test
     wait_finished(d, qid)
     wait_status(d, qid, "bounced")
+    # Kept as the message finished (DESIGN.md 4, step 6); the log notes it just after.
     assert os.path.exists(body_path(d, qid)), "body not kept"
-    assert q1(d, "SELECT body_kept FROM messages WHERE id = ?", iid(qid)) == 1
+    wait_until(lambda: q1(d, "SELECT body_kept FROM messages WHERE id = ?", iid(qid)) == 1,
+               5.0, "body_kept in the log")
     assert not f.messages
 
     f.reset_behaviour()
@@ -280,7 +282,8 @@ def test_retention_removes_old_finished_rows_and_bodies_only(daemon_factory, fak
     wait_finished(d, sent)
     wait_status(d, sent, "sent")
     wait_status(d, queued, "deferred")
-    assert os.path.exists(body_path(d, sent)) and os.path.exists(body_path(d, queued))
+    # Bodies are kept as messages finish; a deferred one's body is still the spool's.
+    assert os.path.exists(body_path(d, sent)) and not os.path.exists(body_path(d, queued))
     # A fresh pass (at start) keeps everything: nothing is a day old.
     d.stop()
     d.start()
@@ -295,11 +298,10 @@ def test_retention_removes_old_finished_rows_and_bodies_only(daemon_factory, fak
     assert q1(d, "SELECT count(*) FROM events WHERE message_id = ?", iid(sent)) == 0
     assert q1(d, "SELECT count(*) FROM recipients WHERE message_id = ?", iid(sent)) == 0
     assert not os.path.exists(body_path(d, sent))
-    # The deferred message keeps its rows, its body and its place in the queue.
+    # The deferred message keeps its rows and its place in the queue.
     assert status_of(d, queued) == "deferred"
-    assert os.path.exists(body_path(d, queued))
     assert os.path.exists(os.path.join(d.qdir(), queued + ".env"))
-    # And it can still be resent from its kept body.
+    # And it can be resent, from its body in the spool.
     r = post(d, "/api/v1/messages/%s/resend" % queued)
     assert r.status == 202, r
     assert_error(post(d, "/api/v1/messages/%s/resend" % sent), 404)

@@ -1,4 +1,4 @@
-/* test_bodies.c - kept bodies: paths, copy, load, removal, leftovers, failures. */
+/* test_bodies.c - kept bodies: paths, copy, load (with the spool fallback), removal, leftovers. */
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "db/bodies.h"
+#include "spool/spool.h"
 #include "jobs/jobs.h"
 #include "util/fsops.h"
 #include "util/log.h"
@@ -112,14 +113,10 @@ exists(const char *path)
 }
 
 static void
-keep_cb(void *arg, uint64_t id, int rc, const struct hk_err *err)
+commit_cb(int rc, const struct hk_err *err, void *arg)
 {
-	struct got *g = arg;
-
-	g->calls++;
-	g->id = id;
-	g->rc = rc;
-	g->code = rc == -1 ? err->code : HK_E_OK;
+	(void)err;
+	*(int *)arg = rc;
 }
 
 static void
@@ -151,13 +148,27 @@ wait_calls(struct fx *f, struct got *g)
 	assert_int_equal(g->calls, 1);
 }
 
+/* Keep the file src from byte skip on, as the spool's finish hook does. */
+static void
+keep_from(struct fx *f, uint64_t id, const char *src, off_t skip, struct got *g)
+{
+	struct hk_err err = { 0 };
+	int fd = open(src, O_RDONLY | O_CLOEXEC);
+
+	assert_true(fd >= 0);
+	assert_int_equal(lseek(fd, skip, SEEK_SET), skip);
+	memset(g, 0, sizeof(*g));
+	g->calls = 1;
+	g->id = id;
+	g->rc = bodies_keep_fd(f->b, id, fd, &err);
+	g->code = g->rc == -1 ? err.code : HK_E_OK;
+	close(fd);
+}
+
 static void
 keep(struct fx *f, uint64_t id, const char *src, struct got *g)
 {
-	memset(g, 0, sizeof(*g));
-	bodies_keep(f->b, id, src, keep_cb, g);
-	assert_int_equal(g->calls, 0);
-	wait_calls(f, g);
+	keep_from(f, id, src, 0, g);
 }
 
 static void
@@ -200,21 +211,21 @@ test_keep_then_load(void **state)
 	free(kept);
 }
 
-/* No <ID>.msg: the body is the part of <ID>.env after the envelope, as the spool commits it. */
+/* The hook hands over a file positioned at the body (after an envelope): only the rest is kept. */
 static void
-test_keep_body_embedded_in_envelope(void **state)
+test_keep_copies_from_the_position(void **state)
 {
 	struct fx *f = *state;
 	static const char env[] = "hikyaku-envelope 1\nid 02400C27EE300007\nEND 12345678\n";
 	static const char body[] = "Subject: hi\r\n\r\nEND 00000000\n\r\n";
-	char *src = path_in(f, "q.msg"), *envp = path_in(f, "q.env");
+	char *envp = path_in(f, "q.env");
 	struct got g;
 	struct buf both = BUF_INIT;
 
 	buf_append_str(&both, env);
 	buf_append_str(&both, body);
 	write_file(envp, both.ptr, both.len);
-	keep(f, ID1, src, &g);
+	keep_from(f, ID1, envp, (off_t)(sizeof(env) - 1), &g);
 	assert_int_equal(g.rc, 0);
 	memset(&g, 0, sizeof(g));
 	bodies_load(f->b, ID1, 1 << 20, load_cb, &g);
@@ -224,8 +235,80 @@ test_keep_body_embedded_in_envelope(void **state)
 	assert_memory_equal(g.body.ptr, body, sizeof(body) - 1);
 	buf_fini(&g.body);
 	buf_fini(&both);
-	free(src);
 	free(envp);
+}
+
+/* Mail still queued has no kept body yet: a load reads the spool's, until the kept one exists. */
+static void
+test_load_falls_back_to_the_spool(void **state)
+{
+	struct fx *f = *state;
+	static const char body[] = "Subject: queued\r\n\r\nstill here\r\n";
+	char *spool_dir = path_in(f, "spool"), *kept_src = path_in(f, "kept.msg");
+	struct spool_env e = { 0 };
+	struct hk_err err = { 0 };
+	struct spool *sp;
+	struct buf b = BUF_INIT;
+	struct got g;
+	int done_rc = 1;
+
+	sp = spool_new(spool_dir, f->hub, 1, 0, &err);
+	assert_non_null(sp);
+	e.id = ID1;
+	e.received_ms = 1732468369123ULL;
+	e.from = xstrdup("app@example.com");
+	e.source = xstrdup("smtp");
+	e.size = sizeof(body) - 1;
+	spool_env_add_rcpt(&e, "a@example.net", 0, NULL);
+	buf_append_str(&b, body);
+	assert_int_equal(spool_commit(sp, &e, &b, commit_cb, &done_rc, &err), 0);
+	while (done_rc == 1)
+		jobs_wait_completions(f->hub);
+	assert_int_equal(done_rc, 0);
+
+	/* Without the fallback: nothing kept. */
+	memset(&g, 0, sizeof(g));
+	bodies_load(f->b, ID1, 1 << 20, load_cb, &g);
+	wait_calls(f, &g);
+	assert_int_equal(g.code, HK_E_NOTFOUND);
+	buf_fini(&g.body);
+
+	bodies_set_spool(f->b, sp);
+	memset(&g, 0, sizeof(g));
+	bodies_load(f->b, ID1, 1 << 20, load_cb, &g);
+	wait_calls(f, &g);
+	assert_int_equal(g.rc, 0);
+	assert_int_equal(g.body.len, sizeof(body) - 1);
+	assert_memory_equal(g.body.ptr, body, sizeof(body) - 1);
+	buf_fini(&g.body);
+	memset(&g, 0, sizeof(g));
+	bodies_load(f->b, ID1, 4, load_cb, &g); /* too big counts for the queued body too */
+	wait_calls(f, &g);
+	assert_int_equal(g.code, HK_E_DATA);
+	buf_fini(&g.body);
+
+	/* A kept body wins over the queued one. */
+	write_file(kept_src, "kept", 4);
+	keep(f, ID1, kept_src, &g);
+	assert_int_equal(g.rc, 0);
+	memset(&g, 0, sizeof(g));
+	bodies_load(f->b, ID1, 1 << 20, load_cb, &g);
+	wait_calls(f, &g);
+	assert_string_equal(g.body.ptr, "kept");
+	buf_fini(&g.body);
+
+	/* Neither: not found. */
+	memset(&g, 0, sizeof(g));
+	bodies_load(f->b, ID2, 1 << 20, load_cb, &g);
+	wait_calls(f, &g);
+	assert_int_equal(g.code, HK_E_NOTFOUND);
+	buf_fini(&g.body);
+
+	bodies_set_spool(f->b, NULL);
+	spool_free(sp);
+	spool_env_fini(&e);
+	free(spool_dir);
+	free(kept_src);
 }
 
 static void
@@ -279,21 +362,6 @@ test_load_too_big(void **state)
 	assert_int_equal(g.code, HK_E_DATA);
 	buf_fini(&g.body);
 	free(src);
-}
-
-static void
-test_keep_missing_source(void **state)
-{
-	struct fx *f = *state;
-	char *src = path_in(f, "nope.msg"), *kept = path_in(f, "bodies/2024-11-24");
-	struct got g;
-
-	keep(f, ID1, src, &g);
-	assert_int_equal(g.rc, -1);
-	assert_int_equal(g.code, HK_E_NOTFOUND);
-	assert_false(exists(kept));
-	free(src);
-	free(kept);
 }
 
 static void
@@ -383,11 +451,11 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rel_path_is_utc_day_and_hex),
 		cmocka_unit_test_setup_teardown(test_keep_then_load, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_keep_body_embedded_in_envelope, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_keep_copies_from_the_position, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_load_falls_back_to_the_spool, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_keep_leaves_existing_body, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_missing_is_notfound, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_too_big, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_keep_missing_source, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_keep_write_failure_leaves_nothing, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_remove_bodies_and_empty_days, setup, teardown),

@@ -1023,6 +1023,82 @@ test_free_file_with_second_name_is_not_rewritten(void **state)
 	free(extra);
 }
 
+/* What the keep hook saw: the id and the bytes from fd's position on. */
+struct kept {
+	int calls;
+	uint64_t id;
+	struct buf body;
+};
+
+static void
+keep_hook(void *arg, uint64_t id, int fd)
+{
+	struct kept *k = arg;
+
+	k->calls++;
+	k->id = id;
+	buf_reset(&k->body);
+	assert_int_equal(fsops_read_all(fd, &k->body, 1 << 20), 0);
+}
+
+static void
+finish_now(struct fx *f, uint64_t id)
+{
+	struct done d = { 0 };
+	struct hk_err err;
+
+	assert_int_equal(spool_finish(f->sp, id, done_cb, &d, &err), 0);
+	wait_done(f, &d);
+	assert_int_equal(d.rc, 0);
+}
+
+/* A finish hands the body to the keep hook before the files go: embedded or in its own file. */
+static void
+test_finish_hands_body_to_keep_hook(void **state)
+{
+	struct fx *f = *state;
+	struct kept k = { 0 };
+	struct spool_env e;
+	struct done d;
+
+	buf_init(&k.body);
+	spool_set_keep(f->sp, keep_hook, &k);
+	make_env(&e, 0x90);
+	assert_int_equal(commit_now(f, &e, &d), 0);
+	finish_now(f, e.id);
+	assert_int_equal(k.calls, 1);
+	assert_true(k.id == e.id);
+	assert_int_equal(k.body.len, strlen(body_text));
+	assert_memory_equal(k.body.ptr, body_text, k.body.len);
+	spool_env_fini(&e);
+
+	/* After an update the body has a file of its own. */
+	make_env(&e, 0x91);
+	assert_int_equal(commit_now(f, &e, &d), 0);
+	e.attempts = 1;
+	update_now(f, &e);
+	assert_true(exists(f, "queue", e.id, ".msg"));
+	finish_now(f, e.id);
+	assert_int_equal(k.calls, 2);
+	assert_true(k.id == e.id);
+	assert_int_equal(k.body.len, strlen(body_text));
+	assert_memory_equal(k.body.ptr, body_text, k.body.len);
+
+	/* A finish retried after the files went has nothing to hand over. */
+	finish_now(f, e.id);
+	assert_int_equal(k.calls, 2);
+	spool_env_fini(&e);
+
+	/* Off: no more calls. */
+	spool_set_keep(f->sp, NULL, NULL);
+	make_env(&e, 0x92);
+	assert_int_equal(commit_now(f, &e, &d), 0);
+	finish_now(f, e.id);
+	assert_int_equal(k.calls, 2);
+	spool_env_fini(&e);
+	buf_fini(&k.body);
+}
+
 /* Updates write into a free file and rename it over the old envelope. */
 static void
 test_update_reuses_files(void **state)
@@ -1059,6 +1135,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_commit_faults_reused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_update_reuses_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_linked_files_are_not_recycled, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_finish_hands_body_to_keep_hook, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_free_file_with_second_name_is_not_rewritten,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_update_splits_body, setup, teardown),
