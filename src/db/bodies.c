@@ -197,8 +197,9 @@ bodies_work_load(struct bodies *b, uint64_t id, size_t max, struct buf *out, str
 			if (out->len <= max)
 				return 0;
 			buf_reset(out);
-			return hk_err_set(err, HK_E_DATA, "queued body of %016llX: larger than %zu bytes",
-			    (unsigned long long)id, max);
+			return hk_err_set(err, HK_E_DATA,
+			    "queued body of %016llX: larger than %zu bytes", (unsigned long long)id,
+			    max);
 		}
 		buf_reset(out);
 		if (err->code != HK_E_NOTFOUND)

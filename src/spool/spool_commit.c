@@ -217,9 +217,9 @@ spool_commit_undo(struct spool_job *job)
 
 /*
  * Worker: write p[0..n) and more (if not NULL) into the recycled file queue/fname (spool_reuse.c),
- * set its mtime (if not 0), fsync, and rename it to queue/name: like a tmp/ file and its rename, without allocating an
- * inode. 1: done; 0: the free file is gone (the caller makes a new file); -1: failed, job->err
- * set, the free file removed and name untouched.
+ * set its mtime (if not 0), fsync, and rename it to queue/name: like a tmp/ file and its rename,
+ * without allocating an inode. 1: done; 0: the free file is gone (the caller makes a new file);
+ * -1: failed, job->err set, the free file removed and name untouched.
  */
 static int
 spool_write_reused(struct spool_job *job, const char *fname, const void *p, size_t n,
@@ -229,7 +229,7 @@ spool_write_reused(struct spool_job *job, const char *fname, const void *p, size
 	struct stat st;
 	int fd;
 
-	/* A file with a second name is not rewritten (spool_reuse.c); a new file is made instead. */
+	/* A file with a second name is not rewritten (spool_reuse.c): a new file is made. */
 	if (fsops_fstatat(sp->queue_fd, fname, &st, AT_SYMLINK_NOFOLLOW) == -1) {
 		if (errno == ENOENT)
 			return 0;
