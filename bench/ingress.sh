@@ -57,6 +57,7 @@ if $run_hikyaku && [ ! -x "$HIKYAKU_BIN" ]; then
 fi
 
 mkdir -p "$BENCH_DIR"
+bench_settle
 work=$(mktemp -d "$BENCH_DIR/hk-bench.XXXXXX")
 chmod 755 "$work"
 bench_fresh_groups "$work"
@@ -78,6 +79,7 @@ cleanup() {
 		bench_say "scratch kept in $work"
 	else
 		rm -rf "$work"
+		bench_cleaned
 	fi
 	exit "$rc"
 }
