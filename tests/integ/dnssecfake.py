@@ -135,12 +135,21 @@ class SignedZone:
     # -- serving ---------------------------------------------------------------------------
     def start(self):
         self._sign()
-        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        udp.bind(("127.0.0.1", 0))
-        self.port = udp.getsockname()[1]
-        tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        tcp.bind(("127.0.0.1", self.port))
+        # The same port for UDP and TCP: a free UDP port may be taken for TCP, so try again.
+        for _ in range(50):
+            udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            udp.bind(("127.0.0.1", 0))
+            self.port = udp.getsockname()[1]
+            tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                tcp.bind(("127.0.0.1", self.port))
+                break
+            except OSError:
+                udp.close()
+                tcp.close()
+        else:
+            raise AssertionError("no port free for both UDP and TCP on 127.0.0.1")
         tcp.listen(16)
         for s in (udp, tcp):
             s.settimeout(0.2)
