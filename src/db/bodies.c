@@ -1,9 +1,11 @@
 /*
- * bodies.c - kept message bodies: copies, loads and removals on a one-thread pool.
+ * bodies.c - kept message bodies: copies (on the spool worker that finishes the message), loads
+ * and removals (on a one-thread pool).
  *
- * One thread is enough: a copy is a read and a write of a file the page cache usually still
- * holds (the spool wrote it a moment ago), nothing waits for a disk flush, and a single worker
- * keeps removals and copies of one ID in submission order.
+ * A copy is a read and a write of a file the page cache usually still holds, and nothing waits
+ * for a disk flush, so the finishing spool worker makes it itself: no hand-over, and the spool
+ * file is certain to exist until the copy is done. One pool thread is enough for loads (resend)
+ * and removals (retention).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -175,8 +177,29 @@ fail:
 	return -1;
 }
 
-static int bodies_load_kept(struct bodies *b, uint64_t id, size_t max, struct buf *out,
-    struct hk_err *err);
+static int
+bodies_load_kept(struct bodies *b, uint64_t id, size_t max, struct buf *out, struct hk_err *err)
+{
+	char rel[BODIES_REL_PATH_SIZE];
+	int fd, rc = 0;
+
+	bodies_rel_path(id, rel);
+	fd = fsops_openat(b->dirfd, rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
+	if (fd == -1) {
+		if (errno == ENOENT)
+			return hk_err_set(err, HK_E_NOTFOUND, "no kept body for %s", rel + 11);
+		return hk_err_sys(err, errno, "open bodies/%s", rel);
+	}
+	if (fsops_read_all(fd, out, max) == -1) {
+		if (errno == EFBIG)
+			rc = hk_err_set(err, HK_E_DATA, "bodies/%s: larger than %zu bytes", rel, max);
+		else
+			rc = hk_err_sys(err, errno, "read bodies/%s", rel);
+		buf_reset(out);
+	}
+	fsops_close(fd);
+	return rc;
+}
 
 /*
  * Read the kept body of id; for mail still in the queue (bodies are kept when a message finishes),
@@ -206,30 +229,6 @@ bodies_work_load(struct bodies *b, uint64_t id, size_t max, struct buf *out, str
 			return -1;
 	}
 	return -1;
-}
-
-static int
-bodies_load_kept(struct bodies *b, uint64_t id, size_t max, struct buf *out, struct hk_err *err)
-{
-	char rel[BODIES_REL_PATH_SIZE];
-	int fd, rc = 0;
-
-	bodies_rel_path(id, rel);
-	fd = fsops_openat(b->dirfd, rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW, 0);
-	if (fd == -1) {
-		if (errno == ENOENT)
-			return hk_err_set(err, HK_E_NOTFOUND, "no kept body for %s", rel + 11);
-		return hk_err_sys(err, errno, "open bodies/%s", rel);
-	}
-	if (fsops_read_all(fd, out, max) == -1) {
-		if (errno == EFBIG)
-			rc = hk_err_set(err, HK_E_DATA, "bodies/%s: larger than %zu bytes", rel, max);
-		else
-			rc = hk_err_sys(err, errno, "read bodies/%s", rel);
-		buf_reset(out);
-	}
-	fsops_close(fd);
-	return rc;
 }
 
 static size_t
