@@ -192,7 +192,8 @@ bodies_load_kept(struct bodies *b, uint64_t id, size_t max, struct buf *out, str
 	}
 	if (fsops_read_all(fd, out, max) == -1) {
 		if (errno == EFBIG)
-			rc = hk_err_set(err, HK_E_DATA, "bodies/%s: larger than %zu bytes", rel, max);
+			rc = hk_err_set(err, HK_E_DATA, "bodies/%s: larger than %zu bytes", rel,
+			    max);
 		else
 			rc = hk_err_sys(err, errno, "read bodies/%s", rel);
 		buf_reset(out);
