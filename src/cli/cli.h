@@ -14,6 +14,18 @@ struct cli_opts {
 
 #define CLI_DEFAULT_CONFIG "/etc/hikyaku/hikyaku.yaml"
 
+struct conf;
+
+/*
+ * Load the configuration at path for a command (cli_conf.c): the settings only, without checking
+ * files only the daemon reads (keys, certificates, password files). Problems go to stderr, a read
+ * error as "PROG: cannot read configuration PATH: why". EX_OK with *out (one reference), or
+ * EX_CONFIG.
+ */
+int cli_conf_load(const char *prog, const char *path, struct conf **out);
+/* The configuration's api.control_socket, copied to *out; EX_CONFIG (said on stderr) without. */
+int cli_conf_socket(const char *prog, const char *path, char **out);
+
 /* hikyaku serve [--check] */
 int cli_serve(const struct cli_opts *o, int argc, char **argv);
 /* hikyaku serve --check: validate and print FILE:LINE:COL: message per problem. */

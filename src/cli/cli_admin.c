@@ -8,7 +8,6 @@
  * status or the socket error (69: daemon not running, 77: no permission on the socket).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +23,6 @@
 #include "../conf/conf.h"
 #include "../util/buf.h"
 #include "../util/clock.h"
-#include "../util/fsops.h"
 #include "../util/num.h"
 #include "../util/xalloc.h"
 #include "../util/poison.h"
@@ -42,42 +40,6 @@ struct cli_ctx {
 
 /* ---- plumbing ---- */
 
-static int
-cli_load_socket(struct cli_ctx *x)
-{
-	struct conf_diag diag;
-	struct conf *c = NULL;
-	struct buf yaml = BUF_INIT;
-	int fd, rc;
-
-	fd = open(x->o->config, O_RDONLY | O_CLOEXEC);
-	if (fd == -1 || fsops_read_all(fd, &yaml, 16u << 20) == -1) {
-		fprintf(stderr, "hikyaku %s: cannot read configuration %s: %s\n", x->cmd,
-		    x->o->config, strerror(errno));
-		if (fd != -1)
-			close(fd);
-		buf_fini(&yaml);
-		return EX_CONFIG;
-	}
-	close(fd);
-	conf_diag_init(&diag);
-	/* The CLI needs no key, password or certificate: do not check those files. */
-	rc = conf_load_string(x->o->config, yaml.ptr ? yaml.ptr : "", yaml.len, false, &c, &diag);
-	if (rc == -1 && diag.text.len)
-		fputs(diag.text.ptr, stderr);
-	conf_diag_fini(&diag);
-	buf_fini(&yaml);
-	if (rc == -1)
-		return EX_CONFIG;
-	if (c->api_control_socket == NULL) {
-		fprintf(stderr, "hikyaku %s: %s has no api.control_socket\n", x->cmd, x->o->config);
-		conf_unref(c);
-		return EX_CONFIG;
-	}
-	x->socket = xstrdup(c->api_control_socket);
-	conf_unref(c);
-	return EX_OK;
-}
 
 /* An exit code and a message for a socket-level failure. */
 static int
@@ -286,13 +248,15 @@ cli_begin(struct cli_ctx *x, const struct cli_opts *o, const char *cmd, const ch
     size_t max_pos, size_t *n_pos)
 {
 	const char *bad, *why;
+	char prog[64];
 
 	memset(x, 0, sizeof(*x));
 	x->o = o;
 	x->cmd = cmd;
 	if (cli_opts_parse(opts, n_opts, argc, argv, pos, max_pos, n_pos, &bad, &why) == -1)
 		return cli_usage(x, usage, bad, why);
-	return cli_load_socket(x);
+	snprintf(prog, sizeof(prog), "hikyaku %s", cmd);
+	return cli_conf_socket(prog, o->config, &x->socket);
 }
 
 /* ---- filters shared by log and resend ---- */

@@ -8,20 +8,16 @@
  * ones are listed) or bad usage; 77 no permission on the control socket; 78 bad configuration.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
-#include <unistd.h>
 
 #include <jansson.h>
 
 #include "cli.h"
 #include "cli_http.h"
 #include "../conf/conf.h"
-#include "../util/buf.h"
-#include "../util/fsops.h"
 #include "../util/xalloc.h"
 #include "../util/poison.h"
 
@@ -29,43 +25,6 @@
 #define CLI_ALERT_TIMEOUT_MS (15u * 60u * 1000u)
 
 static const char cli_alert_usage[] = "usage: hikyaku alert test CHANNEL [--json]\n";
-
-/* api.control_socket of the configuration (files the daemon reads are not checked). */
-static int
-cli_alert_socket(const struct cli_opts *o, char **out)
-{
-	struct conf_diag diag;
-	struct conf *c = NULL;
-	struct buf yaml = BUF_INIT;
-	int fd, rc;
-
-	fd = open(o->config, O_RDONLY | O_CLOEXEC);
-	if (fd == -1 || fsops_read_all(fd, &yaml, 16u << 20) == -1) {
-		fprintf(stderr, "hikyaku alert: cannot read configuration %s: %s\n", o->config,
-		    strerror(errno));
-		if (fd != -1)
-			close(fd);
-		buf_fini(&yaml);
-		return EX_CONFIG;
-	}
-	close(fd);
-	conf_diag_init(&diag);
-	rc = conf_load_string(o->config, yaml.ptr ? yaml.ptr : "", yaml.len, false, &c, &diag);
-	if (rc == -1 && diag.text.len)
-		fputs(diag.text.ptr, stderr);
-	conf_diag_fini(&diag);
-	buf_fini(&yaml);
-	if (rc == -1)
-		return EX_CONFIG;
-	if (c->api_control_socket == NULL) {
-		fprintf(stderr, "hikyaku alert: %s has no api.control_socket\n", o->config);
-		conf_unref(c);
-		return EX_CONFIG;
-	}
-	*out = xstrdup(c->api_control_socket);
-	conf_unref(c);
-	return EX_OK;
-}
 
 static int
 cli_alert_socket_error(const char *sock, const struct hk_err *err)
@@ -141,7 +100,7 @@ cli_alert_test(const struct cli_opts *o, const char *channel)
 	json_t *req;
 	int ex;
 
-	ex = cli_alert_socket(o, &sock);
+	ex = cli_conf_socket("hikyaku alert", o->config, &sock);
 	if (ex != EX_OK)
 		return ex;
 	req = json_pack("{s:s}", "channel", channel);

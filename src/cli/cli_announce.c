@@ -353,24 +353,10 @@ announce_read(const char *path, size_t max, struct buf *out, const char *what)
 static int
 announce_load_conf(struct announce *a)
 {
-	struct conf_diag diag;
-	struct buf yaml = BUF_INIT;
-	int ex, rc;
+	int ex = cli_conf_load("hikyaku announce", a->o->config, &a->conf);
 
-	ex = announce_read(a->o->config, 16u << 20, &yaml, "configuration");
-	if (ex != EX_OK) {
-		buf_fini(&yaml);
-		return EX_CONFIG;
-	}
-	conf_diag_init(&diag);
-	rc = conf_load_string(a->o->config, yaml.ptr ? yaml.ptr : "", yaml.len, false, &a->conf,
-	    &diag);
-	if (rc == -1 && diag.text.len)
-		fputs(diag.text.ptr, stderr);
-	conf_diag_fini(&diag);
-	buf_fini(&yaml);
-	if (rc == -1)
-		return EX_CONFIG;
+	if (ex != EX_OK)
+		return ex;
 	if (a->route != NULL) {
 		struct buf names = BUF_INIT;
 		size_t i;

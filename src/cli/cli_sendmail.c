@@ -184,32 +184,6 @@ missing:
 	return EX_USAGE;
 }
 
-/* Load the configuration without checking files only the daemon reads (keys, passwords). */
-static int
-sendmail_load_conf(const char *path, struct conf **out)
-{
-	struct conf_diag diag;
-	struct buf yaml = BUF_INIT;
-	int fd, rc;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd == -1 || fsops_read_all(fd, &yaml, 16u << 20) == -1) {
-		fprintf(stderr, "sendmail: cannot read configuration %s: %s\n", path,
-		    strerror(errno));
-		if (fd != -1)
-			close(fd);
-		buf_fini(&yaml);
-		return EX_CONFIG;
-	}
-	close(fd);
-	conf_diag_init(&diag);
-	rc = conf_load_string(path, yaml.ptr ? yaml.ptr : "", yaml.len, false, out, &diag);
-	if (rc == -1 && diag.text.len)
-		fputs(diag.text.ptr, stderr);
-	conf_diag_fini(&diag);
-	buf_fini(&yaml);
-	return rc == -1 ? EX_CONFIG : EX_OK;
-}
 
 /* "<x>" -> "x"; the rest unchanged. */
 static void
@@ -634,7 +608,7 @@ cli_sendmail(const struct cli_opts *o, int argc, char **argv)
 		    "(\"hikyaku sendmail -q\" retries everything now, \"-bp\" lists the queue)\n");
 		return EX_OK;
 	}
-	rc = sendmail_load_conf(o->config, &c);
+	rc = cli_conf_load("sendmail", o->config, &c);
 	if (rc != EX_OK)
 		return rc;
 	if (a.mode == SENDMAIL_MODE_SMTP)

@@ -539,32 +539,6 @@ cli_test_parse(int argc, char **argv, struct cli_test_args *a)
 	return EX_OK;
 }
 
-static int
-cli_test_load(const struct cli_opts *o, struct conf **out)
-{
-	struct conf_diag diag;
-	struct buf yaml = BUF_INIT;
-	int fd, rc;
-
-	fd = open(o->config, O_RDONLY | O_CLOEXEC);
-	if (fd == -1 || fsops_read_all(fd, &yaml, 16u << 20) == -1) {
-		fprintf(stderr, "hikyaku test: cannot read configuration %s: %s\n", o->config,
-		    strerror(errno));
-		if (fd != -1)
-			close(fd);
-		buf_fini(&yaml);
-		return EX_CONFIG;
-	}
-	close(fd);
-	conf_diag_init(&diag);
-	/* Keys and certificates of the listeners are not needed to test an upstream. */
-	rc = conf_load_string(o->config, yaml.ptr ? yaml.ptr : "", yaml.len, false, out, &diag);
-	if (rc == -1 && diag.text.len)
-		fputs(diag.text.ptr, stderr);
-	conf_diag_fini(&diag);
-	buf_fini(&yaml);
-	return rc == -1 ? EX_CONFIG : EX_OK;
-}
 
 struct cli_test_local {
 	struct event_base *base;
@@ -713,7 +687,7 @@ cli_test(const struct cli_opts *o, int argc, char **argv)
 	ex = cli_test_parse(argc, argv, &a);
 	if (ex != EX_OK)
 		return ex;
-	ex = cli_test_load(o, &c);
+	ex = cli_conf_load("hikyaku test", o->config, &c);
 	if (ex != EX_OK)
 		return ex;
 	u = cli_test_find(c, a.name);
