@@ -4,7 +4,6 @@
  */
 #include <errno.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,7 +58,6 @@ struct serve {
 	struct smtpd *smtpd;
 	struct maillog *ml;
 	struct bodies *bodies;       /* kept bodies for resend (log.keep_bodies) */
-	atomic_bool keep_bodies;     /* log.keep_bodies, read by the spool's keep hook */
 	struct retention *retention; /* log.retention passes, started by retention_ev */
 	struct event *retention_ev;
 	struct dns *dns;
@@ -209,8 +207,6 @@ serve_keep_cb(void *arg, uint64_t id, int fd)
 	struct hk_err err = { 0 };
 	char qid[ID_HEX_LEN + 1];
 
-	if (!atomic_load(&sv->keep_bodies))
-		return;
 	if (bodies_keep_fd(sv->bodies, id, fd, &err) == -1) {
 		id_format(id, qid);
 		log_warn("main", "body_not_kept", "qid=%s err=%s action=%s", qid, log_q(err.text),
@@ -221,6 +217,16 @@ serve_keep_cb(void *arg, uint64_t id, int fd)
 	k->sv = sv;
 	k->id = id;
 	jobs_post(sv->hub, serve_kept_cb, k);
+}
+
+/* The keep hook as log.keep_bodies says: off, finishes do not even open the body. */
+static void
+serve_set_keep(struct serve *sv)
+{
+	if (sv->conf->log_keep_bodies)
+		spool_set_keep(sv->spool, serve_keep_cb, sv);
+	else
+		spool_set_keep(sv->spool, NULL, NULL);
 }
 
 /* A message is durably queued: count, log (with its subject), schedule. */
@@ -399,7 +405,7 @@ serve_reload(struct serve *sv)
 	sv->conf = c;
 	c = NULL;
 	serve_apply_log_conf(sv->conf);
-	atomic_store(&sv->keep_bodies, sv->conf->log_keep_bodies);
+	serve_set_keep(sv);
 	api_set_explain(sv->api, sv->conf);
 	log_info("main", "reload_done", "sess=main listeners=%zu", sv->conf->n_listeners);
 out:
@@ -1433,8 +1439,7 @@ serve_start(struct serve *sv)
 		return EX_CANTCREAT;
 	}
 	bodies_set_spool(sv->bodies, sv->spool);
-	atomic_store(&sv->keep_bodies, sv->conf->log_keep_bodies);
-	spool_set_keep(sv->spool, serve_keep_cb, sv);
+	serve_set_keep(sv);
 	sv->retention = retention_new(sv->ml, sv->bodies, sv->hub);
 	if (serve_dns_start(sv, &err) == -1) {
 		log_error("main", "start_failed", "sess=main step=dns err=%s", log_q(err.text));
